@@ -1,0 +1,17 @@
+import numpy as np
+import pytest
+
+from minivgg import VGG8
+
+TINY = dict(channels=(2, 3, 4, 4, 5, 5, 6, 6), hidden=8, image_size=32)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def tiny64():
+    """A float64 VGG8 small enough for finite differences over every layer."""
+    return VGG8(**TINY, dtype=np.float64, seed=3)
