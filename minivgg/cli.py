@@ -1,7 +1,11 @@
 """The ``minivgg`` command."""
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+import numpy as np
 
 from . import __version__
 
@@ -39,26 +43,211 @@ def _output_shape(layer, shape):
     return shape
 
 
+BUNDLED_DIR = Path(__file__).parent / "data"
+BUNDLED_MODEL = BUNDLED_DIR / "model.npz"
+BUNDLED_SAMPLES = BUNDLED_DIR / "samples"
+
+
+def _load(model_path):
+    from .modelfile import load_model
+    return load_model(model_path or BUNDLED_MODEL)
+
+
+def cmd_phantoms(args):
+    """Write a folder data set of synthetic hand radiographs with lesion masks."""
+    from .phantoms import write_phantoms
+    progress = _counter("phantoms")
+    paths = write_phantoms(args.out, args.n, seed=args.seed, size=args.size, progress=progress)
+    print(f"wrote {len(paths)} phantoms to {Path(args.out) / 'images'} (masks in {Path(args.out) / 'masks'})")
+    return 0
+
+
+def _counter(what):
+    tty = sys.stderr.isatty()
+
+    def report(done, total):
+        if tty or done == total:
+            sys.stderr.write(f"\r{what}: {done}/{total}" + ("\n" if done == total else ""))
+            sys.stderr.flush()
+    return report
+
+
+def cmd_train(args):
+    """Train VGG8 on a folder data set (or run k-fold cross-validation with --kfold)."""
+    from .training import cross_validate, train_command
+    if args.kfold:
+        result = cross_validate(args.data, args.out, k=args.kfold, preset=args.preset, epochs=args.epochs,
+                                batch_size=args.batch_size, lr=args.lr, seed=args.seed, positive=args.positive,
+                                wavelet=not args.no_wavelet)
+        for name, v in result["summary"].items():
+            print(f"{name:12} {v['mean']:.3f} +- {v['sd']:.3f}")
+        print(f"wrote {Path(args.out) / 'cv.json'}")
+        return 0
+    train_command(args.data, args.out, preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
+                  lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, resume=args.resume,
+                  wavelet=not args.no_wavelet)
+    print(f"wrote {Path(args.out) / 'model.npz'}, history.json, learning_curves.png")
+    return 0
+
+
+def cmd_evaluate(args):
+    """Table 2's metrics with 95% bootstrap intervals, ROC curve and confusion matrix."""
+    from .datasets import FolderDataset
+    from .metrics import evaluate_predictions, plot_confusion, plot_roc, write_json
+    from .training import predict_dataset
+    model = _load(args.model)
+    dataset = FolderDataset(args.data, model.preprocessing, class_names=model.class_names)
+    for line in dataset.broken:
+        print(f"skipped: {line}", file=sys.stderr)
+    positive = args.positive or model.class_names[-1]
+    if positive not in model.class_names:
+        raise UsageError(f"--positive {positive!r} is not one of the model's classes {model.class_names}")
+    probs = predict_dataset(model, dataset, np.arange(len(dataset)))
+    result = evaluate_predictions(dataset.labels, probs, model.class_names, positive, n_boot=args.bootstrap,
+                                  seed=args.seed)
+    out = Path(args.out)
+    write_json(out / "metrics.json", result)
+    plot_roc(result, out / "roc.png", title=f"ROC, {Path(args.data).name}")
+    plot_confusion(result, out / "confusion_matrix.png", title=f"Confusion matrix, {Path(args.data).name}")
+    print(f"{len(dataset)} images, positive class {positive}")
+    for name in ("accuracy", "sensitivity", "specificity", "precision", "auc"):
+        lo, hi = result["ci95"][name]
+        print(f"{name:12} {result[name]:.3f}  (95% CI {lo:.3f}-{hi:.3f})")
+    print(f"wrote {out / 'metrics.json'}, roc.png, confusion_matrix.png")
+    return 0
+
+
+def _expand_inputs(inputs):
+    """Files as given; folders searched recursively for image files."""
+    from .imageio import is_image_path
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            yield from sorted(f for f in p.rglob("*") if f.is_file() and is_image_path(f))
+        else:
+            yield p
+
+
+def cmd_predict(args):
+    """Predicted class and probabilities for each image."""
+    from .imageio import ImageError, load_image
+    from .preprocess import preprocess
+    missing = [p for p in args.inputs if not Path(p).exists()]
+    if missing:
+        raise NoInput(f"{missing[0]}: no such file or folder")
+    model = _load(args.model)
+    files = list(_expand_inputs(args.inputs))
+    status = 0
+    for i in range(0, len(files), args.batch_size):
+        chunk, xs = [], []
+        for f in files[i:i + args.batch_size]:
+            try:
+                xs.append(preprocess(load_image(f), model.preprocessing))
+                chunk.append(f)
+            except ImageError as e:
+                print(f"minivgg: error: {e}", file=sys.stderr)
+                status = 65
+        if not xs:
+            continue
+        probs = model.predict_proba(np.stack(xs), args.batch_size)
+        for f, p in zip(chunk, probs):
+            label = model.class_names[int(p.argmax())]
+            if args.json:
+                print(json.dumps({"file": str(f), "label": label,
+                                  "probabilities": {c: round(float(v), 6) for c, v in zip(model.class_names, p)}}))
+            else:
+                shown = "  ".join(f"{c} {v:.3f}" for c, v in zip(model.class_names, p))
+                print(f"{f}: {label}  ({shown})")
+        sys.stdout.flush()
+    return status
+
+
+class UsageError(ValueError):
+    """A command line that cannot be carried out (exit 2)."""
+
+
+class NoInput(ValueError):
+    """An input that does not exist (exit 66)."""
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minivgg", description="VGG8 hand-radiograph classifier (NumPy + numba).")
     parser.add_argument("--version", action="version", version=f"minivgg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+
     p = sub.add_parser("info", help="show the network's layers and shapes")
     p.add_argument("--model", help="a saved model file (default: the paper's VGG8, untrained)")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("predict", help="classify radiographs")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR")
+    p.add_argument("--model", help="model file (default: the bundled phantom model)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks")
+    p.add_argument("--out", required=True)
+    p.add_argument("--n", type=int, default=400)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=256, help="image side in pixels")
+    p.set_defaults(func=cmd_phantoms)
+
+    p = sub.add_parser("train", help="train VGG8 on a folder data set (ROOT/<class>/*.png)")
+    add_train_arguments(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, sensitivity, specificity, precision, AUC with 95%% CIs")
+    p.add_argument("--model", help="model file (default: the bundled phantom model)")
+    p.add_argument("--data", required=True, help="folder data set with the model's class folders")
+    p.add_argument("--out", default="evaluation", help="folder for metrics.json and the figures")
+    p.add_argument("--positive", help="the positive class (default: the last class name)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 
+def add_train_arguments(p):
+    """The training options, shared by ``minivgg train`` and ``python train.py``."""
+    from .training import PRESETS
+    p.add_argument("--data", required=True, help="folder data set: one sub-folder per class")
+    p.add_argument("--out", default="runs/train", help="output folder (model.npz, checkpoint.npz, history)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                   help="small: a narrow VGG8 at 128 px for CPUs; paper: the full VGG8 at 224 px")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="stratified validation split (0: none)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.npz")
+    p.add_argument("--no-wavelet", action="store_true", help="switch the sym8 wavelet step off")
+    p.add_argument("--kfold", type=int, help="run stratified k-fold cross-validation instead")
+    p.add_argument("--positive", help="positive class for cross-validation metrics")
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    from .datasets import DatasetError
+    from .imageio import ImageError
     from .modelfile import ModelFileError
+    from .training import TrainingError
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except UsageError as e:
+        print(f"minivgg: error: {e}", file=sys.stderr)
+        return 2
+    except NoInput as e:
+        print(f"minivgg: error: {e}", file=sys.stderr)
+        return 66
     except ModelFileError as e:
         print(f"minivgg: error: {e}", file=sys.stderr)
         return 66 if "no such file" in str(e) else 65
+    except (DatasetError, ImageError, TrainingError) as e:
+        print(f"minivgg: error: {e}", file=sys.stderr)
+        return 65
     except KeyboardInterrupt:
-        print("minivgg: interrupted", file=sys.stderr)
+        print("\nminivgg: interrupted (a training run can continue with --resume)", file=sys.stderr)
         return 130
 
 

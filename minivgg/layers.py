@@ -53,9 +53,9 @@ class Conv3x3(Layer):
 
     def __init__(self, in_channels, out_channels, rng, dtype=np.float32):
         super().__init__()
-        # He (Kaiming) normal with fan_out, as torchvision initialises VGG: keeps the
-        # variance of the backward signal steady through ReLU layers.
-        std = np.sqrt(2.0 / (out_channels * 9))
+        # He (Kaiming) normal with fan_in = C*9: keeps the variance of the activations
+        # steady through ReLU layers, so a VGG without batch norm starts learning at once.
+        std = np.sqrt(2.0 / (in_channels * 9))
         self.params["weight"] = (rng.standard_normal((out_channels, in_channels, 3, 3)) * std).astype(dtype)
         self.params["bias"] = np.zeros(out_channels, dtype=dtype)
         self.need_input_grad = True
@@ -113,8 +113,10 @@ class Dense(Layer):
 
     def __init__(self, in_features, out_features, rng, dtype=np.float32):
         super().__init__()
-        # N(0, 0.01) weights and zero bias, as torchvision initialises VGG's classifier.
-        self.params["weight"] = (rng.standard_normal((out_features, in_features)) * 0.01).astype(dtype)
+        # U(-1/sqrt(D), 1/sqrt(D)), PyTorch's default for Linear. (torchvision's VGG uses
+        # N(0, 0.01) instead, which leaves a narrow network's logits near zero for many epochs.)
+        bound = 1.0 / np.sqrt(in_features)
+        self.params["weight"] = rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
         self.params["bias"] = np.zeros(out_features, dtype=dtype)
 
     def forward(self, x, train=False, keep=True):
