@@ -50,7 +50,26 @@ BUNDLED_SAMPLES = BUNDLED_DIR / "samples"
 
 def _load(model_path):
     from .modelfile import load_model
+    if model_path is None and not BUNDLED_MODEL.exists():
+        raise NoInput(f"{BUNDLED_MODEL}: this installation has no bundled model; pass --model")
     return load_model(model_path or BUNDLED_MODEL)
+
+
+def cmd_demo(args):
+    """Predict the bundled phantom samples with the bundled model, and say what both are."""
+    model = _load(None)
+    extra = getattr(model, "extra", {})
+    print(f"bundled model: {model}")
+    print(f"  trained on synthetic hand phantoms ({extra.get('trained_on', 'see README')})")
+    test = extra.get("test_metrics")
+    if test:
+        print("  held-out phantoms: " + ", ".join(f"{k} {test[k]:.3f}" for k in
+                                                ("accuracy", "sensitivity", "specificity", "precision", "auc")))
+    print("  NOTE: phantoms are not patients; this model is for learning and testing, not diagnosis.\n")
+    samples = sorted(BUNDLED_SAMPLES.rglob("*.png"))
+    args = argparse.Namespace(inputs=[str(BUNDLED_SAMPLES)], model=None, json=False, batch_size=16)
+    print(f"{len(samples)} bundled samples (true class = folder name):")
+    return cmd_predict(args)
 
 
 def cmd_phantoms(args):
@@ -162,6 +181,71 @@ def cmd_predict(args):
     return status
 
 
+def cmd_explain(args):
+    """Grad-CAM and/or Kernel-SHAP heatmaps for each image, as PNG files (and raw .npy maps)."""
+    from explain import GradCAM, KernelSHAP
+    from explain.render import gray_for_display, save_combined, save_gradcam, save_shap
+
+    from .atomic import atomic_write
+    from .imageio import ImageError, load_image
+    from .preprocess import preprocess
+    missing = [p for p in args.inputs if not Path(p).exists()]
+    if missing:
+        raise NoInput(f"{missing[0]}: no such file or folder")
+    model = _load(args.model)
+    target = None
+    if args.target is not None:
+        if args.target not in model.class_names:
+            raise UsageError(f"--target {args.target!r} is not one of the model's classes {model.class_names}")
+        target = model.class_names.index(args.target)
+    out = Path(args.out)
+    try:
+        baseline = args.baseline if args.baseline in ("mean", "blur") else float(args.baseline)
+    except ValueError:
+        raise UsageError(f"--baseline must be mean, blur or a number, got {args.baseline!r}") from None
+    cam = GradCAM(model)
+    shap = KernelSHAP(model, n_regions=args.regions, segmentation=args.segmentation, baseline=baseline,
+                      budget=args.budget, seed=args.seed)
+    status = 0
+    for f in _expand_inputs(args.inputs):
+        try:
+            x = preprocess(load_image(f), model.preprocessing)
+        except ImageError as e:
+            print(f"minivgg: error: {e}", file=sys.stderr)
+            status = 65
+            continue
+        gray = gray_for_display(x, model.preprocessing)
+        probs = model.predict_proba(x[None])[0]
+        cls = int(probs.argmax()) if target is None else target
+        name = model.class_names[cls]
+        written = []
+        cam_map = shap_map = None
+        if args.method in ("gradcam", "both"):
+            result = cam(x[None], cls)
+            cam_map = result.normalized[0]
+            for warning in result.warnings:
+                print(f"minivgg: note: {f}: {warning}", file=sys.stderr)
+            save_gradcam(out / f"{f.stem}_gradcam.png", gray, cam_map, title=f"Grad-CAM for {name}")
+            written.append(out / f"{f.stem}_gradcam.png")
+        if args.method in ("shap", "both"):
+            result = shap(x, cls)
+            shap_map = result.pixel_map()
+            save_shap(out / f"{f.stem}_shap.png", gray, shap_map, name,
+                      title=f"SHAP for {name}, {result.n_regions} regions")
+            written.append(out / f"{f.stem}_shap.png")
+        save_combined(out / f"{f.stem}_explain.png", gray, cam_map, shap_map, name, float(probs[cls]), title=f.name)
+        written.append(out / f"{f.stem}_explain.png")
+        if args.save_raw:
+            for kind, m in (("gradcam", cam_map), ("shap", shap_map)):
+                if m is not None:
+                    with atomic_write(out / f"{f.stem}_{kind}.npy") as fh:
+                        np.save(fh, m.astype(np.float32))
+                    written.append(out / f"{f.stem}_{kind}.npy")
+        print(f"{f}: {name} (p = {probs[cls]:.3f}) -> " + ", ".join(str(w) for w in written))
+        sys.stdout.flush()
+    return status
+
+
 class UsageError(ValueError):
     """A command line that cannot be carried out (exit 2)."""
 
@@ -179,12 +263,29 @@ def build_parser():
     p.add_argument("--model", help="a saved model file (default: the paper's VGG8, untrained)")
     p.set_defaults(func=cmd_info)
 
+    p = sub.add_parser("demo", help="predict the bundled phantom samples with the bundled model")
+    p.set_defaults(func=cmd_demo)
+
     p = sub.add_parser("predict", help="classify radiographs")
     p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--batch-size", type=int, default=16)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("explain", help="Grad-CAM and Kernel-SHAP heatmaps as PNG files")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR")
+    p.add_argument("--method", choices=["gradcam", "shap", "both"], default="both")
+    p.add_argument("--out", default="explanations", help="output folder")
+    p.add_argument("--model", help="model file (default: the bundled phantom model)")
+    p.add_argument("--target", help="class to explain (default: the predicted one)")
+    p.add_argument("--regions", type=int, default=50, help="SHAP regions aimed at")
+    p.add_argument("--segmentation", choices=["superpixels", "grid"], default="superpixels")
+    p.add_argument("--baseline", default="mean", help="hidden regions: mean, blur or a number")
+    p.add_argument("--budget", type=int, default=1000, help="SHAP coalitions (model calls)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-raw", action="store_true", help="also write the maps as .npy")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks")
     p.add_argument("--out", required=True)

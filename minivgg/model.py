@@ -161,21 +161,27 @@ class VGG8:
                 self.watched_outputs[name] = x
         return x
 
-    def backward(self, dlogits, need_input_grad=True):
+    def backward(self, dlogits, need_input_grad=True, stop_at=None):
         """Backpropagate ``dL/dlogits`` through the network after a ``forward(keep=True)``.
 
-        Fills every layer's gradients (read them with :meth:`grads`).
+        Fills the gradients of every layer it passes (read them with :meth:`grads`).
 
         Parameters
         ----------
         dlogits : ndarray, shape (N, num_classes)
         need_input_grad : bool
             Training does not need ``dL/dx`` for the image; skipping it saves time.
+        stop_at : str, optional
+            Stop once the gradient reaching this layer's output is known (Grad-CAM needs
+            no more) and return that gradient instead of ``dL/dx``.
 
         Returns
         -------
-        dx : ndarray, shape (N, 3, S, S), or None when ``need_input_grad`` is False
+        dx : ndarray, shape (N, 3, S, S), or None when ``need_input_grad`` is False;
+            with ``stop_at``, the gradient at that layer's output.
         """
+        if stop_at is not None:
+            self[stop_at]                       # raises KeyError naming the valid layers
         first_conv = self.layers[0][1]
         first_conv.need_input_grad = need_input_grad
         self.watched_grads = {}
@@ -183,6 +189,8 @@ class VGG8:
         for name, layer in reversed(self.layers):
             if name in self.watch:
                 self.watched_grads[name] = grad
+            if name == stop_at:
+                return grad
             grad = layer.backward(grad)
         return grad
 

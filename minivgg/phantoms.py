@@ -16,7 +16,7 @@ Variation: hand size, position and rotation, finger spread and lengths, bone wid
 exposure (contrast and gamma), blur and quantum-like noise.
 
 Class ``RA`` has rheumatoid changes at a random subset of the wrist, MCP and PIP joints
-(1 to 4 of them, each with its own severity):
+(2 to 5 of them, each with its own severity):
 
 * joint-space narrowing (the two bone ends move towards each other),
 * marginal erosions (bites out of the cortex at the bone's edge next to the joint),
@@ -142,7 +142,7 @@ def _apply_ra(bones, joints, rng, size):
     yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size
     mask = np.zeros((size, size), dtype=bool)
     names = list(joints)
-    chosen = rng.choice(len(names), size=rng.integers(1, 5), replace=False)
+    chosen = rng.choice(len(names), size=rng.integers(2, 6), replace=False)
     osteopenia = []
     for j in chosen:
         proximal, distal = (bones[n] for n in joints[names[j]])
@@ -150,7 +150,7 @@ def _apply_ra(bones, joints, rng, size):
         # Joint-space narrowing: pull the distal bone (and its chain) towards the proximal one.
         joint_centre = (proximal.b + distal.a) / 2
         gap = np.linalg.norm(distal.a - proximal.b)
-        shift = (proximal.b - distal.a) / max(gap, 1e-9) * gap * 0.75 * severity
+        shift = (proximal.b - distal.a) / max(gap, 1e-9) * gap * 0.85 * severity
         distal.a = distal.a + shift
         # Marginal erosions: bites at the edges of both bone ends next to the joint.
         for bone, end in ((proximal, proximal.b), (distal, distal.a)):
@@ -161,10 +161,10 @@ def _apply_ra(bones, joints, rng, size):
                 side = rng.choice([-1.0, 1.0])
                 r_end = bone.radius * (1 + bone.flare)
                 centre = end + inward * r_end * rng.uniform(0.4, 1.1) + side * normal * r_end * rng.uniform(0.8, 1.0)
-                radius = r_end * rng.uniform(0.35, 0.6) * (0.6 + 0.4 * severity)
+                radius = r_end * rng.uniform(0.5, 0.8) * (0.6 + 0.4 * severity)
                 bone.erosions.append((centre, radius))
                 mask |= np.hypot(xx - centre[0], yy - centre[1]) < radius * 1.3
-        osteopenia.append((joint_centre, 0.045, 0.45 * severity))
+        osteopenia.append((joint_centre, 0.06, 0.6 * severity))
         mask |= np.hypot(xx - joint_centre[0], yy - joint_centre[1]) < max(gap, 0.02) * 1.5
     return mask, osteopenia
 
@@ -192,7 +192,7 @@ def render_hand(rng, size=256, ra=False):
         density = 2.2 * (outer - inner) + 0.4 * inner * (1 + 0.4 * texture)
         for centre, radius in bone.erosions:
             hole = np.hypot(xx - centre[0], yy - centre[1]) < radius
-            density = np.where(hole, 0.25 * density, density)
+            density = np.where(hole, 0.1 * density, density)
         bone_density += density * bone.density
     for centre, radius, loss in osteopenia:
         bone_density *= 1 - loss * np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * radius ** 2))

@@ -16,6 +16,10 @@ Learning rate: the paper reports "Adam ... learning rate = 0.05". For Adam that 
 too large (each step moves every weight by up to ``lr``; weights of a VGG are ~0.01),
 and it diverges here within a few steps. We default to 1e-4 for the paper preset, the
 common Adam setting for VGG-sized networks, and 3e-4 for the small one.
+
+Dropout: the paper preset keeps the paper's 0.5. The small preset (a 128-unit
+classifier) turns it off: on 400 phantoms with 0.5 it was still at chance after 20
+epochs, while without it the validation AUC passed 0.95 by epoch 14.
 """
 
 import sys
@@ -33,9 +37,10 @@ from .optim import Adam
 from .preprocess import preprocessing_settings
 
 PRESETS = {
-    "paper": dict(channels=PAPER_CHANNELS, hidden=512, image_size=224, epochs=100, batch_size=16, lr=1e-4),
+    "paper": dict(channels=PAPER_CHANNELS, hidden=512, image_size=224, epochs=100, batch_size=16, lr=1e-4,
+                  dropout=0.5),
     "small": dict(channels=(16, 32, 64, 64, 128, 128, 128, 128), hidden=128, image_size=128,
-                  epochs=25, batch_size=16, lr=3e-4),
+                  epochs=30, batch_size=16, lr=3e-4, dropout=0.0),
 }
 CHECKPOINT_FORMAT = "minivgg-checkpoint"
 
@@ -104,7 +109,7 @@ def load_checkpoint(path):
 
 
 def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_size=None, lr=None, seed=0,
-        resume=False, progress=None, dropout=0.5):
+        resume=False, progress=None):
     """Train a VGG8 on ``dataset[train_idx]``, scoring ``dataset[val_idx]`` each epoch.
 
     Writes ``out/checkpoint.npz`` every epoch, and ``out/model.npz`` and
@@ -124,7 +129,8 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
         progress.line(f"resuming from {ckpt} after epoch {state['epoch']}")
     else:
         model = VGG8(num_classes=len(dataset.class_names), channels=cfg["channels"], hidden=cfg["hidden"],
-                     image_size=cfg["image_size"], dropout=dropout, seed=seed, class_names=dataset.class_names)
+                     image_size=cfg["image_size"], dropout=cfg.get("dropout", 0.5), seed=seed,
+                     class_names=dataset.class_names)
         model.preprocessing = dataset.settings
         opt = Adam(model.parameters(), lr=lr)
         history, start = [], 1

@@ -173,3 +173,34 @@ def test_phantoms_deterministic_with_masks(tmp_path):
     assert json.loads((tmp_path / "p" / "phantoms.json").read_text())["seed"] == 2
     ds = FolderDataset(tmp_path / "p" / "images", preprocessing_settings(32))
     assert ds.class_names == ["Normal", "RA"]
+
+
+def test_dicom_modality_lut_and_monochrome1(tmp_path):
+    pydicom = pytest.importorskip("pydicom", reason="DICOM support is the optional extra minivgg[dicom]")
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    def write(name, photometric, pixels):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"      # computed radiography
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+        ds.Rows, ds.Columns = pixels.shape
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.RescaleSlope, ds.RescaleIntercept = 2, -100
+        ds.PixelData = pixels.astype(np.uint16).tobytes()
+        ds.save_as(tmp_path / name, enforce_file_format=True)
+        return tmp_path / name
+
+    pixels = np.array([[0, 1000], [2000, 4000]])
+    mono2 = load_image(write("a.dcm", "MONOCHROME2", pixels))
+    np.testing.assert_allclose(mono2, pixels / 4000, atol=1e-6)       # min/max of the rescaled values
+    mono1 = load_image(write("b.dcm", "MONOCHROME1", pixels))
+    np.testing.assert_allclose(mono1, 1 - pixels / 4000, atol=1e-6)   # inverted: bright = dense
+    (tmp_path / "c.dcm").write_bytes(b"DICM but not really")
+    with pytest.raises(ImageError, match="c.dcm: unreadable DICOM"):
+        load_image(tmp_path / "c.dcm")

@@ -80,6 +80,19 @@ def test_train_and_evaluate_commands(tiny_data, tmp_path, capsys, monkeypatch):
     assert main(["predict", str(tiny_data / "RA"), "--model", str(model), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(lines) == 8 and set(lines[0]["probabilities"]) == {"Normal", "RA"}
+    # A broken file among good ones: the good ones are still predicted, the exit code says 65.
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png")
+    good = sorted((tiny_data / "RA").glob("*.png"))[0]
+    assert main(["predict", str(bad), str(good), "--model", str(model)]) == 65
+    captured = capsys.readouterr()
+    assert "broken.png: not a readable image" in captured.err and str(good) in captured.out
+
+
+def test_phantoms_command(tmp_path, capsys):
+    assert main(["phantoms", "--out", str(tmp_path / "p"), "--n", "4", "--size", "48", "--seed", "5"]) == 0
+    assert "wrote 4 phantoms" in capsys.readouterr().out
+    assert len(list((tmp_path / "p" / "images").rglob("*.png"))) == 4
 
 
 def test_command_errors_are_one_line(tmp_path, capsys):

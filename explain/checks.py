@@ -1,0 +1,103 @@
+"""Checks of the explanations themselves: are they faithful to the model, and to the lesions?
+
+* Deletion and insertion (Petsiuk, Das & Saenko, RISE, 2018). Pixels are ranked by the
+  map; *deletion* replaces the top-ranked ones by a blurred copy step by step and
+  follows the target-class probability (a faithful map makes it fall fast: low AUC);
+  *insertion* starts from the blurred image and puts the top-ranked pixels back (a
+  faithful map makes it rise fast: high AUC). A random map is the reference.
+* Cascading model-parameter randomisation (Adebayo et al., Sanity Checks for Saliency
+  Maps, 2018). Layers are re-initialised one by one from the output down; after each,
+  the map is recomputed and compared with the original by Spearman rank correlation.
+  A map that still looks the same once the weights are random does not explain the
+  model (high correlation = fails the check).
+* On phantoms, with the true lesion masks: the pointing game (is the map's maximum on a
+  lesion?) and the share of the map's mass that falls on lesions, beside the share of
+  the image the lesions cover (what a uniform map would score).
+"""
+
+import copy
+
+import numpy as np
+from scipy import ndimage
+from scipy.stats import spearmanr
+
+from minivgg.layers import Conv3x3, Dense
+from minivgg.loss import softmax
+from minivgg.preprocess import center_crop, resize
+
+
+def _probabilities(model, batch, target, batch_size=32):
+    out = []
+    for i in range(0, len(batch), batch_size):
+        out.append(softmax(model.forward(batch[i:i + batch_size], keep=False).astype(np.float64))[:, target])
+    return np.concatenate(out)
+
+
+def deletion_insertion(model, image, saliency, target, steps=32):
+    """Deletion and insertion AUCs (each in [0, 1]) of ``saliency`` (S, S) for one image (3, S, S).
+
+    Returns ``{"deletion": auc, "insertion": auc}``; each AUC is the mean target probability
+    over the ``steps + 1`` points from 0% to 100% of the pixels changed (trapezoid rule).
+    """
+    s = image.shape[-1]
+    blurred = ndimage.gaussian_filter(image, sigma=(0, s / 16, s / 16)).astype(image.dtype)
+    order = np.argsort(-saliency.ravel(), kind="stable")
+    counts = np.linspace(0, s * s, steps + 1).astype(int)
+    rank = np.empty(s * s, dtype=np.int64)
+    rank[order] = np.arange(s * s)
+    changed = (rank[None, :] < counts[:, None]).reshape(-1, 1, s, s)        # (steps+1, 1, S, S)
+    deleted = np.where(changed, blurred[None], image[None])
+    inserted = np.where(changed, image[None], blurred[None])
+    x = np.linspace(0, 1, steps + 1)
+    return {"deletion": float(np.trapezoid(_probabilities(model, deleted, target), x)),
+            "insertion": float(np.trapezoid(_probabilities(model, inserted, target), x))}
+
+
+def cascading_randomization(model, explain_fn, image, target, seed=0):
+    """Spearman correlation between the original map and the map after randomising layers.
+
+    Parameters
+    ----------
+    model : VGG8 (left unchanged: a deep copy is randomised)
+    explain_fn : callable ``(model, image, target) -> map (S, S)``
+    image : (3, S, S)
+
+    Returns
+    -------
+    list of (layer name, rho), from the output layer down to the first conv.
+    """
+    original = explain_fn(model, image, target).ravel()
+    randomized = copy.deepcopy(model)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, layer in reversed(randomized.layers):
+        if not isinstance(layer, (Conv3x3, Dense)):
+            continue
+        w = layer.params["weight"]
+        fan_in = w[0].size
+        w[...] = rng.normal(0, np.sqrt(2.0 / fan_in), w.shape)
+        layer.params["bias"][...] = 0
+        new = explain_fn(randomized, image, target).ravel()
+        rho = spearmanr(original, new).statistic if np.ptp(new) > 0 and np.ptp(original) > 0 else 0.0
+        rows.append((name, float(rho)))
+    return rows
+
+
+def mask_for_model(mask, settings):
+    """A lesion mask of the original image, resized and cropped exactly as the image is."""
+    return center_crop(resize(mask.astype(np.float32), settings["resize"]), settings["crop"]) > 0.5
+
+
+def pointing_game(saliency, mask, tolerance=3):
+    """True when the map's maximum lies on the lesion mask (dilated by ``tolerance`` pixels)."""
+    if tolerance:
+        mask = ndimage.binary_dilation(mask, iterations=tolerance)
+    i = np.unravel_index(np.argmax(saliency), saliency.shape)
+    return bool(mask[i])
+
+
+def mass_on_lesions(saliency, mask):
+    """Share of the positive map mass inside the mask, and the share of pixels the mask covers."""
+    positive = np.clip(saliency, 0, None)
+    total = positive.sum()
+    return (float(positive[mask].sum() / total) if total > 0 else float("nan")), float(mask.mean())

@@ -1,0 +1,130 @@
+"""Grad-CAM (Selvaraju et al., 2017) on any minivgg conv layer.
+
+For a target class ``c`` with score ``y_c`` (its logit, before the softmax) and a
+layer with activations ``A`` of shape (N, K, h, w)::
+
+    alpha[n, k] = mean_{i, j} dy_c / dA[n, k, i, j]           channel weights
+    cam[n]      = ReLU( sum_k alpha[n, k] * A[n, k] )           (h, w)
+    map[n]      = bilinear upsampling of cam[n] to the input size (S, S)
+
+The default layer is the output of the last conv layer's ReLU (``features.19`` in the
+paper's VGG8): the rectified feature maps of the last convolution, as in the original
+paper. Any layer name works, e.g. ``features.18`` for the conv output before its ReLU.
+
+The raw map keeps its units (comparable across images of one model); the normalised
+map is ``raw / max(raw)`` per image. When a map is zero everywhere (every weighted
+activation negative) the result says so in ``empty`` rather than dividing by zero.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from minivgg.loss import softmax
+
+
+def upsample_bilinear(maps, size):
+    """Bilinear resize of (N, h, w) maps to (N, size, size) with half-pixel centres.
+
+    Output pixel ``i`` samples the input at ``(i + 0.5) * h / size - 0.5`` (clamped to the
+    edges), the convention of PyTorch's ``interpolate(mode="bilinear", align_corners=False)``
+    and of OpenCV's ``resize``.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+
+    def weights(n_in):
+        src = np.clip((np.arange(size) + 0.5) * n_in / size - 0.5, 0, n_in - 1)
+        lo = np.floor(src).astype(int)
+        hi = np.minimum(lo + 1, n_in - 1)
+        frac = src - lo
+        m = np.zeros((size, n_in))
+        m[np.arange(size), lo] += 1 - frac
+        m[np.arange(size), hi] += frac
+        return m
+
+    wy, wx = weights(maps.shape[1]), weights(maps.shape[2])
+    return np.einsum("yh,nhw,xw->nyx", wy, maps, wx)
+
+
+@dataclass
+class GradCAMResult:
+    """Grad-CAM maps for a batch.
+
+    Attributes
+    ----------
+    raw : (N, S, S) upsampled maps in the layer's units
+    normalized : (N, S, S) in [0, 1] (all zero where ``empty``)
+    low_res : (N, h, w) the maps before upsampling
+    target : (N,) the explained class of each image
+    probabilities : (N, classes) the model's softmax output
+    empty : (N,) bool, True where the map is zero everywhere
+    layer : str
+    """
+    raw: np.ndarray
+    normalized: np.ndarray
+    low_res: np.ndarray
+    target: np.ndarray
+    probabilities: np.ndarray
+    empty: np.ndarray
+    layer: str
+
+    @property
+    def warnings(self):
+        """Human-readable notes, e.g. which maps are empty."""
+        return [f"image {i}: Grad-CAM map is zero everywhere for class {t} at {self.layer} "
+                f"(no positive evidence in this layer)" for i, (t, e) in enumerate(zip(self.target, self.empty)) if e]
+
+
+class GradCAM:
+    """Grad-CAM explainer for a :class:`minivgg.VGG8`.
+
+    Parameters
+    ----------
+    model : VGG8
+    layer : str, optional
+        Layer whose output is explained (default: the ReLU after the last conv).
+
+    Examples
+    --------
+    >>> cam = GradCAM(model)                                   # doctest: +SKIP
+    >>> result = cam(x, target=1)        # x: (N, 3, S, S); target: class index or None
+    >>> result.normalized.shape          # (N, S, S)
+    """
+
+    def __init__(self, model, layer=None):
+        self.model = model
+        if layer is None:
+            last_conv = model.conv_layer_names[-1]
+            names = [n for n, _ in model.layers]
+            layer = names[names.index(last_conv) + 1]
+        model[layer]                                   # KeyError naming the valid layers
+        self.layer = layer
+
+    def __call__(self, x, target=None):
+        """Explain ``x`` (N, 3, S, S) for class ``target`` (int, array of N ints, or None = predicted)."""
+        model = self.model
+        watch_before = model.watch
+        model.watch = {self.layer}
+        try:
+            logits = model.forward(x, train=False, keep=True)
+            activations = model.watched_outputs[self.layer]
+            n = len(x)
+            target = logits.argmax(axis=1) if target is None else np.broadcast_to(np.asarray(target), (n,)).copy()
+            if np.any(target < 0) or np.any(target >= model.num_classes):
+                raise ValueError(f"target class must be in [0, {model.num_classes}), got {target}")
+            dlogits = np.zeros_like(logits)
+            dlogits[np.arange(n), target] = 1                 # d y_c / d logits: the class score itself
+            grads = model.backward(dlogits, need_input_grad=False, stop_at=self.layer)
+        finally:
+            model.watch = watch_before
+        if activations.ndim != 4:
+            raise ValueError(f"Grad-CAM needs a spatial layer (N, K, h, w); {self.layer} gives {activations.shape}")
+        alpha = grads.astype(np.float64).mean(axis=(2, 3))                       # (N, K)
+        low = np.maximum(np.einsum("nk,nkhw->nhw", alpha, activations.astype(np.float64)), 0)
+        raw = upsample_bilinear(low, x.shape[-1])
+        peak = raw.reshape(n, -1).max(axis=1)
+        empty = peak <= 0
+        normalized = np.where(empty[:, None, None], 0.0, raw / np.where(empty, 1.0, peak)[:, None, None])
+        return GradCAMResult(raw=raw, normalized=normalized, low_res=low, target=target,
+                             probabilities=softmax(logits.astype(np.float64)), empty=empty, layer=self.layer)
+
