@@ -1,0 +1,50 @@
+"""The bundled model and the demo, predict and explain commands."""
+
+import json
+
+import numpy as np
+import pytest
+
+from minivgg.cli import BUNDLED_MODEL, BUNDLED_SAMPLES, main
+from minivgg.modelfile import load_model
+
+
+def test_bundled_model_is_small_and_documented():
+    assert BUNDLED_MODEL.stat().st_size < 10 * 2 ** 20
+    model = load_model(BUNDLED_MODEL)
+    assert model.class_names == ["Normal", "RA"]
+    assert model.preprocessing["wavelet"] == "sym8" and model.preprocessing["crop"] == model.image_size
+    metrics = model.extra["test_metrics"]
+    assert metrics["auc"] > 0.9 and metrics["n"] == 200
+    assert "make_bundled_model" in model.extra["reproduce"]
+
+
+def test_demo_predicts_the_bundled_samples(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith(str(BUNDLED_SAMPLES))]
+    assert len(lines) == 6
+    correct = sum(f"/{line.split(': ')[1].split()[0]}/" in line for line in lines)
+    assert correct >= 5
+
+
+def test_predict_defaults_to_the_bundled_model(capsys):
+    ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+    assert main(["predict", str(ra), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["file"] == str(ra) and record["label"] == "RA"
+    assert sum(record["probabilities"].values()) == pytest.approx(1, abs=1e-5)
+
+
+def test_explain_writes_heatmaps(tmp_path, capsys):
+    ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+    out = tmp_path / "ex"
+    assert main(["explain", str(ra), "--out", str(out), "--budget", "60", "--regions", "12", "--save-raw"]) == 0
+    stem = ra.stem
+    for suffix in ("_gradcam.png", "_shap.png", "_explain.png", "_gradcam.npy", "_shap.npy"):
+        assert (out / f"{stem}{suffix}").stat().st_size > 0
+    assert np.load(out / f"{stem}_shap.npy").shape == (128, 128)
+    assert str(out / f"{stem}_explain.png") in capsys.readouterr().out
+    assert main(["explain", str(ra), "--out", str(out), "--target", "Gout"]) == 2
+    assert main(["explain", str(ra), "--out", str(out), "--baseline", "grey"]) == 2
+    assert not list(out.glob(".*tmp"))                 # no temporary files left behind
