@@ -185,8 +185,12 @@ class KernelSHAP:
             return ndimage.gaussian_filter(image, sigma=(0, image.shape[1] / 16, image.shape[2] / 16))
         return np.full_like(image, float(self.baseline))
 
-    def __call__(self, image, target=None, regions=None):
-        """Explain one preprocessed image (3, S, S) for class ``target`` (None: the predicted one)."""
+    def __call__(self, image, target=None, regions=None, progress=None):
+        """Explain one preprocessed image (3, S, S) for class ``target`` (None: the predicted one).
+
+        ``progress(done, total)``, if given, is called after each batch of model calls; it
+        may raise to abandon the computation (a user interface's cancel button does).
+        """
         model = self.model
         image = np.asarray(image, dtype=model.dtype)
         if target is None:
@@ -202,6 +206,8 @@ class KernelSHAP:
                 batch = np.where(keep[:, None], image[None], background[None])
                 logits = model.forward(batch, keep=False)
                 out[i:i + len(batch)] = softmax(logits.astype(np.float64))[:, target]
+                if progress:
+                    progress(i + len(batch), len(z))
             return out
 
         phi, v0, v1, n, exact = explain_function(value_fn, m, self.budget, self.seed)

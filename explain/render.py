@@ -42,6 +42,14 @@ def gradcam_overlay(gray, cam, alpha=0.5):
     return (1 - weight) * np.repeat(gray[..., None], 3, axis=2) + weight * heat
 
 
+def shap_overlay(gray, shap_map, alpha=0.6):
+    """RGB (S, S, 3) float in [0, 1]: ``shap_map`` in RdBu_r, symmetric around zero, over ``gray``."""
+    from matplotlib import colormaps
+    lo, hi = shap_limits(shap_map)
+    colour = colormaps["RdBu_r"]((np.asarray(shap_map) - lo) / (hi - lo))[..., :3]
+    return (1 - alpha) * np.repeat(gray[..., None], 3, axis=2) + alpha * colour
+
+
 def shap_limits(values):
     """Symmetric colour limits around zero: (-L, L), L = max |value| (1e-12 when all are zero)."""
     lim = float(np.max(np.abs(values))) if np.size(values) else 0.0

@@ -149,35 +149,29 @@ def _expand_inputs(inputs):
 
 def cmd_predict(args):
     """Predicted class and probabilities for each image."""
-    from .imageio import ImageError, load_image
-    from .preprocess import preprocess
+    from .imageio import ImageError
+    from .predict import predict_files
     missing = [p for p in args.inputs if not Path(p).exists()]
     if missing:
         raise NoInput(f"{missing[0]}: no such file or folder")
     model = _load(args.model)
     files = list(_expand_inputs(args.inputs))
     status = 0
-    for i in range(0, len(files), args.batch_size):
-        chunk, xs = [], []
-        for f in files[i:i + args.batch_size]:
-            try:
-                xs.append(preprocess(load_image(f), model.preprocessing))
-                chunk.append(f)
-            except ImageError as e:
-                print(f"minivgg: error: {e}", file=sys.stderr)
-                status = 65
-        if not xs:
+    for n, (f, result) in enumerate(predict_files(model, files, args.batch_size), 1):
+        if isinstance(result, ImageError):
+            print(f"minivgg: error: {result}", file=sys.stderr)
+            status = 65
             continue
-        probs = model.predict_proba(np.stack(xs), args.batch_size)
-        for f, p in zip(chunk, probs):
-            label = model.class_names[int(p.argmax())]
-            if args.json:
-                print(json.dumps({"file": str(f), "label": label,
-                                  "probabilities": {c: round(float(v), 6) for c, v in zip(model.class_names, p)}}))
-            else:
-                shown = "  ".join(f"{c} {v:.3f}" for c, v in zip(model.class_names, p))
-                print(f"{f}: {label}  ({shown})")
-        sys.stdout.flush()
+        label = model.class_names[int(result.argmax())]
+        if args.json:
+            print(json.dumps({"file": str(f), "label": label,
+                              "probabilities": {c: round(float(v), 6) for c, v in zip(model.class_names, result)}}))
+        else:
+            shown = "  ".join(f"{c} {v:.3f}" for c, v in zip(model.class_names, result))
+            print(f"{f}: {label}  ({shown})")
+        if len(files) > args.batch_size and sys.stderr.isatty():
+            sys.stderr.write(f"\r{n}/{len(files)}")
+    sys.stdout.flush()
     return status
 
 
@@ -187,8 +181,8 @@ def cmd_explain(args):
     from explain.render import gray_for_display, save_combined, save_gradcam, save_shap
 
     from .atomic import atomic_write
-    from .imageio import ImageError, load_image
-    from .preprocess import preprocess
+    from .imageio import ImageError
+    from .predict import load_for_model
     missing = [p for p in args.inputs if not Path(p).exists()]
     if missing:
         raise NoInput(f"{missing[0]}: no such file or folder")
@@ -209,7 +203,7 @@ def cmd_explain(args):
     status = 0
     for f in _expand_inputs(args.inputs):
         try:
-            x = preprocess(load_image(f), model.preprocessing)
+            x = load_for_model(f, model)
         except ImageError as e:
             print(f"minivgg: error: {e}", file=sys.stderr)
             status = 65
@@ -244,6 +238,21 @@ def cmd_explain(args):
         print(f"{f}: {name} (p = {probs[cls]:.3f}) -> " + ", ".join(str(w) for w in written))
         sys.stdout.flush()
     return status
+
+
+def cmd_tui(args):
+    """The Textual app (needs a terminal)."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        print("minivgg: error: the terminal app needs an interactive terminal; without one use "
+              "'minivgg predict IMAGE' or 'minivgg explain IMAGE --out DIR'", file=sys.stderr)
+        return 2
+    if args.image and not Path(args.image).exists():
+        raise NoInput(f"{args.image}: no such file")
+    from tui.app import MiniVGGApp
+    samples = sorted(BUNDLED_SAMPLES.rglob("*.png"))
+    MiniVGGApp(_load(args.model), image=args.image, out_dir=args.out, samples=samples,
+               graphics=args.graphics).run()
+    return 0
 
 
 class UsageError(ValueError):
@@ -286,6 +295,14 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-raw", action="store_true", help="also write the maps as .npy")
     p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("tui", help="the terminal app: open a radiograph, see probabilities and heatmaps")
+    p.add_argument("image", nargs="?", help="a radiograph to open at start")
+    p.add_argument("--model", help="model file (default: the bundled phantom model)")
+    p.add_argument("--out", default="minivgg-output", help="folder where 'w' saves the heatmaps")
+    p.add_argument("--graphics", choices=["auto", "halfcell"], default="auto",
+                   help="auto: a terminal graphics protocol when there is one, else coloured half-blocks")
+    p.set_defaults(func=cmd_tui)
 
     p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks")
     p.add_argument("--out", required=True)

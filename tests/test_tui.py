@@ -1,0 +1,115 @@
+"""The terminal app, driven by Textual's Pilot, with a tiny model so every worker is quick."""
+
+import asyncio
+from contextlib import suppress
+from pathlib import Path
+
+import numpy as np
+import pytest
+from textual.worker import WorkerCancelled
+
+from minivgg import VGG8
+from minivgg.cli import BUNDLED_SAMPLES, main
+from minivgg.preprocess import preprocessing_settings
+from tui.app import MiniVGGApp
+
+RA_SAMPLE = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+
+
+def tiny_model():
+    model = VGG8(channels=(4, 4, 8, 8, 8, 8, 8, 8), hidden=8, image_size=64, seed=0, class_names=["Normal", "RA"])
+    model.preprocessing = preprocessing_settings(64)
+    return model
+
+
+def make_app(tmp_path, image=None):
+    return MiniVGGApp(tiny_model(), image=image, out_dir=tmp_path / "out", samples=[RA_SAMPLE],
+                      graphics="halfcell", shap_budget=40, shap_regions=8)
+
+
+async def settle(app, pilot):
+    with suppress(WorkerCancelled):
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def text_of(app, selector):
+    return str(app.query_one(selector).render())
+
+
+def test_open_predict_explain_save(tmp_path):
+    async def run():
+        app = make_app(tmp_path, image=RA_SAMPLE)
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            probs = text_of(app, "#probs")
+            assert "Normal" in probs and "RA" in probs and "predicted:" in probs
+            assert app.probs is not None and app.probs.sum() == pytest.approx(1)
+            await pilot.press("c")
+            await settle(app, pilot)
+            assert app.cam_map is not None and app.cam_map.shape == (64, 64)
+            await pilot.press("s")
+            await settle(app, pilot)
+            assert app.shap_map is not None
+            assert "SHAP done" in text_of(app, "#status")
+            await pilot.press("w")
+            await pilot.pause()
+            for suffix in ("_gradcam.png", "_shap.png", "_explain.png"):
+                assert (tmp_path / "out" / f"{RA_SAMPLE.stem}{suffix}").stat().st_size > 0
+            assert "saved 3 files" in text_of(app, "#status")
+    asyncio.run(run())
+
+
+def test_bad_file_leaves_the_app_usable(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+
+    async def run():
+        app = make_app(tmp_path, image=bad)
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            assert "broken.png" in text_of(app, "#status") and "error" in text_of(app, "#status")
+            await pilot.press("c")                       # nothing open: a warning, no crash
+            await pilot.pause()
+            app.open_image(RA_SAMPLE)                    # still works afterwards
+            await settle(app, pilot)
+            assert app.probs is not None and app.is_running
+    asyncio.run(run())
+
+
+def test_gallery_help_and_layers(tmp_path):
+    async def run():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(130, 40)) as pilot:
+            await pilot.press("g")
+            await pilot.pause()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert app.path == RA_SAMPLE
+            await pilot.press("l")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "LayersScreen"
+            assert len(app.screen.block_outputs()) == 5
+            await pilot.press("escape")
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "HelpScreen"
+            await pilot.press("escape")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "Screen"
+    asyncio.run(run())
+
+
+def test_snapshot(snap_compare, tmp_path):
+    async def open_and_explain(pilot):
+        await settle(pilot.app, pilot)
+        await pilot.press("c")
+        await settle(pilot.app, pilot)
+    app = make_app(Path("/nonexistent-out"), image=RA_SAMPLE)
+    assert snap_compare(app, terminal_size=(130, 36), run_before=open_and_explain)
+
+
+def test_tui_without_a_terminal_points_to_headless_commands(capsys):
+    assert main(["tui"]) == 2            # pytest's stdin is not a terminal
+    err = capsys.readouterr().err
+    assert "needs an interactive terminal" in err and "minivgg predict" in err

@@ -1,0 +1,393 @@
+"""``minivgg tui``: open a radiograph, see the class probabilities and the heatmaps, save them.
+
+Layout::
+
+    +-------------------------------------------------------------+
+    | radiograph        | Grad-CAM           | SHAP               |
+    | (half-block or    |                    |                    |
+    |  graphics)        |                    |                    |
+    +-------------------------------------------------------------+
+    | probabilities (bars)           | status / progress          |
+    +-------------------------------------------------------------+
+    | footer: key bindings                                        |
+
+Pictures use coloured half-blocks, which work over any SSH connection; a terminal
+graphics protocol (kitty, sixel) is used only when the terminal announces one.
+Prediction, Grad-CAM and SHAP run in background threads, so the interface never
+freezes; SHAP reports progress and can be cancelled. Widgets are only touched from
+the interface thread (``call_from_thread``).
+"""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image as PILImage
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DirectoryTree, Footer, Header, Label, Markdown, OptionList, ProgressBar, Static
+from textual.worker import get_current_worker
+from textual_image.renderable import Image as AutoRenderable
+from textual_image.renderable.halfcell import Image as HalfcellRenderable
+from textual_image.renderable.unicode import Image as UnicodeRenderable
+from textual_image.widget import HalfcellImage
+from textual_image.widget import Image as AutoImage
+
+from explain import GradCAM, KernelSHAP
+from explain.render import gradcam_overlay, gray_for_display, save_combined, save_gradcam, save_shap, shap_overlay
+from minivgg.imageio import ImageError, is_image_path
+from minivgg.layers import MaxPool2x2
+from minivgg.predict import load_for_model
+
+# textual-image 0.12 (the last for Python 3.11) calls Pillow's getdata(), deprecated in
+# Pillow 13 and removed in 14 (pyproject bounds Pillow below 14).
+warnings.filterwarnings("ignore", message=r".*getdata is deprecated", category=DeprecationWarning)
+
+PANEL_W, PANEL_H = 36, 18          # picture panels, in terminal cells
+
+
+def picture_widget_class(graphics="auto"):
+    """HalfcellImage unless the terminal speaks a graphics protocol (and ``graphics`` allows it)."""
+    if graphics == "auto" and AutoRenderable not in (HalfcellRenderable, UnicodeRenderable):
+        return AutoImage
+    return HalfcellImage
+
+
+def to_pil(rgb_or_gray):
+    """Float image in [0, 1], (S, S) or (S, S, 3), to a PIL image."""
+    a = (np.clip(rgb_or_gray, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return PILImage.fromarray(a)
+
+
+class Cancelled(Exception):
+    """Raised inside a worker when the user cancelled it."""
+
+
+HELP = """\
+# minivgg: terminal app
+
+Classifies a hand radiograph with a VGG8 and explains the prediction.
+
+| key | action |
+|---|---|
+| `o` | open an image file (file picker, images only) |
+| `g` | open one of the bundled sample phantoms |
+| `c` | compute Grad-CAM (where the last conv layer looks) |
+| `s` | compute Kernel-SHAP (which regions push towards the class) |
+| `x` | cancel a running computation |
+| `w` | write the heatmaps and the combined figure to the output folder |
+| `l` | layers: what each conv block sees (its feature maps) |
+| `?` | this help |
+| `ctrl+p` | command palette |
+| `ctrl+q` | quit |
+
+Grad-CAM: bright = strong evidence *for* the predicted class.
+SHAP: red pushes towards the class, blue against it.
+The model's output is not a diagnosis.
+"""
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Markdown(HELP)
+
+
+class ImagePicker(ModalScreen):
+    """A directory tree that lists only folders and image files; Enter on a file opens it."""
+    BINDINGS = [Binding("escape", "dismiss", "Close")]
+
+    class ImageTree(DirectoryTree):
+        def filter_paths(self, paths):
+            return [p for p in paths if p.is_dir() or is_image_path(p)]
+
+    def __init__(self, start):
+        super().__init__()
+        self.start = start
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="picker"):
+            yield Label("Open an image (Enter), Esc to close")
+            yield self.ImageTree(self.start)
+
+    def on_directory_tree_file_selected(self, event):
+        self.dismiss(Path(event.path))
+
+
+class Gallery(ModalScreen):
+    BINDINGS = [Binding("escape", "dismiss", "Close")]
+
+    def __init__(self, samples):
+        super().__init__()
+        self.samples = samples
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="gallery"):
+            yield Label("Bundled sample phantoms (true class / file)")
+            yield OptionList(*[f"{p.parent.name} / {p.name}" for p in self.samples])
+
+    def on_option_list_option_selected(self, event):
+        self.dismiss(self.samples[event.option_index])
+
+
+class LayersScreen(ModalScreen):
+    """The feature maps after each conv block's last ReLU: the first 8 channels, each scaled to [0, 1]."""
+    BINDINGS = [Binding("escape,l", "dismiss", "Close")]
+
+    def __init__(self, model, x, picture_class):
+        super().__init__()
+        self.model, self.x, self.picture_class = model, x, picture_class
+
+    def block_outputs(self):
+        """{layer name: (C, h, w)} for the ReLU that ends each block (the layer before each pool)."""
+        layers = self.model.layers
+        ends = [layers[i][0] for i in range(len(layers) - 1) if isinstance(layers[i + 1][1], MaxPool2x2)]
+        watch_before = self.model.watch
+        self.model.watch = set(ends)
+        try:
+            self.model.forward(self.x[None], keep=False)
+            return {n: self.model.watched_outputs[n][0] for n in ends}
+        finally:
+            self.model.watch = watch_before
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="layers"):
+            yield Label("What each conv block sees: 8 feature maps per block (bright = strong response)")
+            for i, (name, maps) in enumerate(self.block_outputs().items(), 1):
+                tiles = []
+                for m in maps[:8]:
+                    lo, hi = float(m.min()), float(m.max())
+                    tiles.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
+                while len(tiles) < 8:
+                    tiles.append(np.zeros_like(maps[0]))
+                grid = np.concatenate([np.concatenate(tiles[:4], 1), np.concatenate(tiles[4:], 1)], 0)
+                yield Label(f"block {i} ({name}): {maps.shape[0]} channels of {maps.shape[1]}x{maps.shape[2]}")
+                yield self.picture_class(to_pil(grid), classes="layer-grid")
+
+
+class MiniVGGApp(App):
+    """The minivgg terminal app. ``model`` is a VGG8; ``image`` an optional path to open at start."""
+
+    TITLE = "minivgg"
+    SUB_TITLE = "VGG8 hand-radiograph classifier"
+    CSS = f"""
+    #pictures {{ height: {PANEL_H + 2}; }}
+    .panel {{ width: {PANEL_W + 2}; height: {PANEL_H + 2}; border: round $primary; }}
+    .panel > .picture {{ width: {PANEL_W}; height: {PANEL_H}; }}
+    #bottom {{ height: auto; }}
+    #probs {{ width: 1fr; height: auto; padding: 0 1; }}
+    #status-box {{ width: 1fr; height: auto; padding: 0 1; }}
+    #progress {{ width: 40; }}
+    HelpScreen, ImagePicker, Gallery, LayersScreen {{ align: center middle; }}
+    #help, #picker, #gallery, #layers {{ width: 90%; height: 85%; border: thick $primary; background: $surface; }}
+    .layer-grid {{ width: 72; height: 12; }}
+    """
+    BINDINGS = [
+        Binding("o", "open", "Open"),
+        Binding("g", "gallery", "Samples"),
+        Binding("c", "gradcam", "Grad-CAM"),
+        Binding("s", "shap", "SHAP"),
+        Binding("x", "cancel", "Cancel"),
+        Binding("w", "save", "Save"),
+        Binding("l", "layers", "Layers"),
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, model, image=None, out_dir="minivgg-output", samples=(), graphics="auto",
+                 shap_budget=1000, shap_regions=50):
+        super().__init__()
+        self.model = model
+        self.start_image = Path(image) if image else None
+        self.out_dir = Path(out_dir)
+        self.samples = list(samples)
+        self.picture_class = picture_widget_class(graphics)
+        self.shap_budget, self.shap_regions = shap_budget, shap_regions
+        self.path = self.x = self.gray = self.probs = None
+        self.cam_map = self.shap_map = None
+        self.saved = []
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="pictures"):
+            for key, title in (("image", "radiograph"), ("gradcam", "Grad-CAM"), ("shap", "SHAP")):
+                with Vertical(classes="panel", id=f"panel-{key}") as panel:
+                    panel.border_title = title
+                    yield self.picture_class(None, id=f"pic-{key}", classes="picture")
+        with Horizontal(id="bottom"):
+            yield Static("Open a radiograph: o (file), g (samples), ? (help)", id="probs")
+            with Vertical(id="status-box"):
+                yield Static("ready", id="status")
+                yield ProgressBar(total=100, show_eta=False, id="progress")
+        yield Footer()
+
+    def on_mount(self):
+        if self.start_image:
+            self.open_image(self.start_image)
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in [
+            ("Open image", "Pick a radiograph from disk", self.action_open),
+            ("Open sample", "One of the bundled phantoms", self.action_gallery),
+            ("Grad-CAM", "Compute the Grad-CAM heatmap", self.action_gradcam),
+            ("SHAP", "Compute Kernel-SHAP region values", self.action_shap),
+            ("Save heatmaps", f"Write PNGs to {self.out_dir}", self.action_save),
+            ("Layers", "Feature maps of each conv block", self.action_layers),
+        ]:
+            yield SystemCommand(title, help_text, action)
+
+    def set_status(self, text):
+        self.query_one("#status", Static).update(text)
+
+    def set_progress(self, done, total):
+        self.query_one("#progress", ProgressBar).update(total=total, progress=done)
+
+    def show(self, key, array):
+        self.query_one(f"#pic-{key}").image = to_pil(array)
+
+    # ------------------------------------------------------------------ opening and predicting
+
+    def open_image(self, path):
+        path = Path(path)
+        try:
+            x = load_for_model(path, self.model)
+        except ImageError as e:
+            self.set_status(f"[b red]error:[/] {e}")
+            self.notify(str(e), title="Cannot open", severity="error")
+            return
+        self.path, self.x = path, x
+        self.gray = gray_for_display(x, self.model.preprocessing)
+        self.cam_map = self.shap_map = None
+        self.query_one("#pic-gradcam").image = None
+        self.query_one("#pic-shap").image = None
+        self.show("image", self.gray)
+        self.sub_title = str(path)
+        self.set_status(f"predicting {path.name} ...")
+        self.predict()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="predict")
+    def predict(self):
+        probs = self.model.predict_proba(self.x[None])[0]
+        self.call_from_thread(self.show_probabilities, probs)
+
+    def show_probabilities(self, probs):
+        self.probs = probs
+        best = int(probs.argmax())
+        lines = []
+        for i, (name, p) in enumerate(zip(self.model.class_names, probs)):
+            bar = "█" * int(round(p * 30))
+            style = "b green" if i == best else "dim"
+            lines.append(f"[{style}]{name:>12} {bar:<30} {p:6.3f}[/]")
+        lines.append(f"predicted: [b]{self.model.class_names[best]}[/]  (c: Grad-CAM, s: SHAP, w: save)")
+        self.query_one("#probs", Static).update("\n".join(lines))
+        self.set_status(f"{self.path.name}: predicted {self.model.class_names[best]}")
+
+    @property
+    def target(self):
+        return int(self.probs.argmax()) if self.probs is not None else None
+
+    def _need_image(self):
+        if self.x is None:
+            self.notify("Open an image first (o or g)", severity="warning")
+            return True
+        return False
+
+    # ------------------------------------------------------------------ actions
+
+    def action_open(self):
+        start = self.path.parent if self.path else Path.cwd()
+        self.push_screen(ImagePicker(start), lambda p: p and self.open_image(p))
+
+    def action_gallery(self):
+        if not self.samples:
+            self.notify("No bundled samples in this installation", severity="warning")
+            return
+        self.push_screen(Gallery(self.samples), lambda p: p and self.open_image(p))
+
+    def action_help(self):
+        self.push_screen(HelpScreen())
+
+    def action_layers(self):
+        if not self._need_image():
+            self.push_screen(LayersScreen(self.model, self.x, self.picture_class))
+
+    def action_gradcam(self):
+        if not self._need_image():
+            self.set_status("Grad-CAM: computing ...")
+            self.gradcam()
+
+    def action_shap(self):
+        if not self._need_image():
+            self.set_status("SHAP: computing ... (x cancels)")
+            self.shap()
+
+    def action_cancel(self):
+        running = [w for w in self.workers if w.group == "explain" and w.is_running]
+        for w in running:
+            w.cancel()
+        self.set_status("cancelled" if running else "nothing to cancel")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="explain")
+    def gradcam(self):
+        result = GradCAM(self.model)(self.x[None], self.target)
+        self.call_from_thread(self.finish_gradcam, result.normalized[0], result.warnings)
+
+    def finish_gradcam(self, cam, warnings):
+        self.cam_map = cam
+        self.show("gradcam", gradcam_overlay(self.gray, cam))
+        self.set_status("Grad-CAM done" + (f" ({warnings[0]})" if warnings else ""))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="explain")
+    def shap(self):
+        worker = get_current_worker()
+
+        def progress(done, total):
+            if worker.is_cancelled:
+                raise Cancelled()
+            self.call_from_thread(self.set_progress, done, total)
+        explainer = KernelSHAP(self.model, n_regions=self.shap_regions, budget=self.shap_budget)
+        try:
+            result = explainer(self.x, self.target, progress=progress)
+        except Cancelled:
+            return
+        self.call_from_thread(self.finish_shap, result)
+
+    def finish_shap(self, result):
+        self.shap_map = result.pixel_map()
+        self.show("shap", shap_overlay(self.gray, self.shap_map))
+        self.set_status(f"SHAP done: {result.n_regions} regions, {result.n_evaluations} model calls")
+
+    def on_worker_state_changed(self, event):
+        if event.state.name == "ERROR":
+            self.set_status(f"[b red]error:[/] {event.worker.error}")
+            self.notify(str(event.worker.error), title="Computation failed", severity="error")
+
+    def action_save(self):
+        if self._need_image():
+            return
+        if self.cam_map is None and self.shap_map is None:
+            self.notify("Compute Grad-CAM (c) or SHAP (s) first", severity="warning")
+            return
+        name = self.model.class_names[self.target]
+        stem = self.path.stem
+        written = []
+        if self.cam_map is not None:
+            save_gradcam(self.out_dir / f"{stem}_gradcam.png", self.gray, self.cam_map, f"Grad-CAM for {name}")
+            written.append(self.out_dir / f"{stem}_gradcam.png")
+        if self.shap_map is not None:
+            save_shap(self.out_dir / f"{stem}_shap.png", self.gray, self.shap_map, name, f"SHAP for {name}")
+            written.append(self.out_dir / f"{stem}_shap.png")
+        save_combined(self.out_dir / f"{stem}_explain.png", self.gray, self.cam_map, self.shap_map, name,
+                      float(self.probs[self.target]), title=self.path.name)
+        written.append(self.out_dir / f"{stem}_explain.png")
+        self.saved = written
+        self.set_status(f"saved {len(written)} files to {self.out_dir.resolve()}")
+        self.notify("\n".join(str(p) for p in written), title=f"Saved to {self.out_dir}")
