@@ -51,7 +51,7 @@ def choose_coalitions(m, budget, rng):
     """Coalitions and their regression weights: ``(Z (B', m) uint8, w (B',))`` with B' <= budget.
 
     Sizes 1 and m-1, then 2 and m-2, ... are enumerated completely while the budget
-    allows; the remaining budget is sampled in complementary pairs.
+    allows; the remaining budget is sampled in complementary pairs. Distinct rows only.
     """
     sizes_left = list(range(1, m))
     blocks, weights = [], []
@@ -79,7 +79,9 @@ def choose_coalitions(m, budget, rng):
         weights += [np.full(n_pairs, share), np.full(n_pairs, share)]
     if not blocks:
         raise ValueError(f"a budget of {budget} coalitions is too small for {m} regions (need at least 2)")
-    return np.concatenate(blocks), np.concatenate(weights)
+    # A coalition drawn twice is evaluated once, carrying both draws' weight.
+    z, where = np.unique(np.concatenate(blocks), axis=0, return_inverse=True)
+    return z, np.bincount(where.ravel(), weights=np.concatenate(weights))
 
 
 def solve_shapley(z, w, values, v_empty, v_full):

@@ -170,7 +170,7 @@ def cmd_predict(args):
             shown = "  ".join(f"{c} {v:.3f}" for c, v in zip(model.class_names, result))
             print(f"{f}: {label}  ({shown})")
         if len(files) > args.batch_size and sys.stderr.isatty():
-            sys.stderr.write(f"\r{n}/{len(files)}")
+            sys.stderr.write(f"\r{n}/{len(files)}" + ("\n" if n == len(files) else ""))
     sys.stdout.flush()
     return status
 

@@ -102,3 +102,30 @@ def test_command_errors_are_one_line(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "missing.png"), "--model", str(tmp_path / "none.npz")]) == 66
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("minivgg: error:") == 3
+
+
+class InterruptAt:
+    """A progress reporter that presses Ctrl-C in the middle of a given epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def batch(self, epoch, *args):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+    def line(self, text):
+        pass
+
+
+def test_ctrl_c_keeps_last_epoch_and_resume_finishes(tiny_data, tmp_path):
+    ds = FolderDataset(tiny_data, preprocessing_settings(32))
+    train, val = np.arange(12), np.arange(12, 16)
+    with pytest.raises(KeyboardInterrupt):
+        fit(ds, train, val, tmp_path, TINY_PRESET, seed=1, progress=InterruptAt(2))
+    _, _, state = load_checkpoint(tmp_path / "checkpoint.npz")
+    assert state["epoch"] == 1 and not list(tmp_path.glob(".*tmp"))
+    resumed, _ = fit(ds, train, val, tmp_path, TINY_PRESET, seed=1, resume=True, progress=InterruptAt(0))
+    full, _ = fit(ds, train, val, tmp_path / "full", TINY_PRESET, seed=1, progress=InterruptAt(0))
+    for k, v in full.state_dict().items():
+        np.testing.assert_array_equal(resumed.state_dict()[k], v, err_msg=k)
