@@ -1,15 +1,17 @@
 """Checks of the explanations themselves: are they faithful to the model, and to the lesions?
 
 * Deletion and insertion (Petsiuk, Das & Saenko, RISE, 2018). Pixels are ranked by the
-  map; *deletion* replaces the top-ranked ones by a blurred copy step by step and
-  follows the target-class probability (a faithful map makes it fall fast: low AUC);
-  *insertion* starts from the blurred image and puts the top-ranked pixels back (a
+  map; *deletion* replaces the top-ranked ones step by step by the image's darkest
+  value (for a radiograph: empty background, as RISE deletes to black) and follows
+  the target-class probability (a faithful map makes it fall fast: low AUC);
+  *insertion* starts from a blurred copy and puts the top-ranked pixels back (a
   faithful map makes it rise fast: high AUC). A random map is the reference.
 * Cascading model-parameter randomisation (Adebayo et al., Sanity Checks for Saliency
   Maps, 2018). Layers are re-initialised one by one from the output down; after each,
   the map is recomputed and compared with the original by Spearman rank correlation.
   A map that still looks the same once the weights are random does not explain the
-  model (high correlation = fails the check).
+  model (high correlation = fails the check). When the randomised map is zero
+  everywhere there is nothing to rank, and the correlation is reported as NaN.
 * On phantoms, with the true lesion masks: the pointing game (is the map's maximum on a
   lesion?) and the share of the map's mass that falls on lesions, beside the share of
   the image the lesions cover (what a uniform map would score).
@@ -41,12 +43,13 @@ def deletion_insertion(model, image, saliency, target, steps=32):
     """
     s = image.shape[-1]
     blurred = ndimage.gaussian_filter(image, sigma=(0, s / 16, s / 16)).astype(image.dtype)
+    empty = np.broadcast_to(image.min(axis=(1, 2), keepdims=True), image.shape)
     order = np.argsort(-saliency.ravel(), kind="stable")
     counts = np.linspace(0, s * s, steps + 1).astype(int)
     rank = np.empty(s * s, dtype=np.int64)
     rank[order] = np.arange(s * s)
     changed = (rank[None, :] < counts[:, None]).reshape(-1, 1, s, s)        # (steps+1, 1, S, S)
-    deleted = np.where(changed, blurred[None], image[None])
+    deleted = np.where(changed, empty[None], image[None])
     inserted = np.where(changed, image[None], blurred[None])
     x = np.linspace(0, 1, steps + 1)
     return {"deletion": float(np.trapezoid(_probabilities(model, deleted, target), x)),
@@ -78,7 +81,7 @@ def cascading_randomization(model, explain_fn, image, target, seed=0):
         w[...] = rng.normal(0, np.sqrt(2.0 / fan_in), w.shape)
         layer.params["bias"][...] = 0
         new = explain_fn(randomized, image, target).ravel()
-        rho = spearmanr(original, new).statistic if np.ptp(new) > 0 and np.ptp(original) > 0 else 0.0
+        rho = spearmanr(original, new).statistic if np.ptp(new) > 0 and np.ptp(original) > 0 else float("nan")
         rows.append((name, float(rho)))
     return rows
 

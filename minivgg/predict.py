@@ -4,6 +4,9 @@ An image is read (:mod:`minivgg.imageio`), preprocessed with the settings stored
 the model file (:mod:`minivgg.preprocess`), and scored in inference mode.
 """
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .imageio import ImageError, load_image
@@ -15,21 +18,35 @@ def load_for_model(path, model):
     return preprocess(load_image(path), model.preprocessing)
 
 
-def predict_files(model, files, batch_size=16):
+def _load_or_error(path, model):
+    try:
+        return load_for_model(path, model)
+    except ImageError as e:
+        return e
+
+
+def predict_files(model, files, batch_size=16, workers=2):
     """Yield ``(path, probabilities)`` per file, or ``(path, ImageError)`` for unreadable ones.
 
-    Files are read and scored ``batch_size`` at a time, so memory stays bounded for any
-    number of files, and the forward pass runs on full batches.
+    Files are decoded and preprocessed by ``workers`` threads (Pillow, SciPy and
+    PyWavelets release the GIL) while the model scores the previous batch, and scored
+    ``batch_size`` at a time, so memory stays bounded for any number of files.
     """
-    for i in range(0, len(files), batch_size):
-        chunk, xs, results = files[i:i + batch_size], [], {}
-        for f in chunk:
-            try:
-                xs.append((f, load_for_model(f, model)))
-            except ImageError as e:
-                results[f] = e
-        if xs:
-            probs = model.predict_proba(np.stack([x for _, x in xs]), batch_size)
-            results.update({f: p for (f, _), p in zip(xs, probs)})
-        for f in chunk:
-            yield f, results[f]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        # At most two batches are being read ahead: memory does not grow with the folder.
+        pending = deque(pool.submit(_load_or_error, f, model) for f in files[:2 * batch_size])
+        ahead = len(pending)
+        for i in range(0, len(files), batch_size):
+            chunk = files[i:i + batch_size]
+            results = []
+            for _ in chunk:
+                results.append(pending.popleft().result())
+                if ahead < len(files):
+                    pending.append(pool.submit(_load_or_error, files[ahead], model))
+                    ahead += 1
+            good = [j for j, r in enumerate(results) if not isinstance(r, ImageError)]
+            if good:
+                probs = model.predict_proba(np.stack([results[j] for j in good]), batch_size)
+                for j, p in zip(good, probs):
+                    results[j] = p
+            yield from zip(chunk, results)
