@@ -67,7 +67,7 @@ def cmd_demo(args):
                                                 ("accuracy", "sensitivity", "specificity", "precision", "auc")))
     print("  NOTE: phantoms are not patients; this model is for learning and testing, not diagnosis.\n")
     samples = sorted(BUNDLED_SAMPLES.rglob("*.png"))
-    args = argparse.Namespace(inputs=[str(BUNDLED_SAMPLES)], model=None, json=False, batch_size=16)
+    args = build_parser().parse_args(["predict", str(BUNDLED_SAMPLES)])
     print(f"{len(samples)} bundled samples (true class = folder name):")
     return cmd_predict(args)
 
@@ -147,6 +147,27 @@ def _expand_inputs(inputs):
             yield p
 
 
+def _heatmap_writer(model, args):
+    """For ``predict --gradcam DIR / --shap DIR``: a function writing the requested maps of one file."""
+    if not (args.gradcam or args.shap):
+        return None
+    from explain import GradCAM, KernelSHAP
+    from explain.render import gray_for_display
+
+    from .predict import load_for_model
+    cam, shap = GradCAM(model), KernelSHAP(model)
+
+    def write(f, cls):
+        x = load_for_model(f, model)
+        gray = gray_for_display(x, model.preprocessing)
+        name = model.class_names[cls]
+        if args.gradcam:
+            _write_gradcam(cam, f, x, cls, name, gray, Path(args.gradcam))
+        if args.shap:
+            _write_shap(shap, f, x, cls, name, gray, Path(args.shap))
+    return write
+
+
 def cmd_predict(args):
     """Predicted class and probabilities for each image."""
     from .imageio import ImageError
@@ -156,6 +177,7 @@ def cmd_predict(args):
         raise NoInput(f"{missing[0]}: no such file or folder")
     model = _load(args.model)
     files = list(_expand_inputs(args.inputs))
+    heatmaps = _heatmap_writer(model, args)
     status = 0
     for n, (f, result) in enumerate(predict_files(model, files, args.batch_size), 1):
         if isinstance(result, ImageError):
@@ -169,16 +191,37 @@ def cmd_predict(args):
         else:
             shown = "  ".join(f"{c} {v:.3f}" for c, v in zip(model.class_names, result))
             print(f"{f}: {label}  ({shown})")
+        if heatmaps:
+            heatmaps(f, int(result.argmax()))
         if len(files) > args.batch_size and sys.stderr.isatty():
             sys.stderr.write(f"\r{n}/{len(files)}" + ("\n" if n == len(files) else ""))
     sys.stdout.flush()
     return status
 
 
+def _write_gradcam(cam, f, x, cls, name, gray, out):
+    """Grad-CAM of image file ``f`` (model input ``x``) for class ``cls`` -> ``out/<stem>_gradcam.png``."""
+    from explain.render import save_gradcam
+    result = cam(x[None], cls)
+    for warning in result.warnings:
+        print(f"minivgg: note: {f}: {warning}", file=sys.stderr)
+    save_gradcam(out / f"{f.stem}_gradcam.png", gray, result.normalized[0], title=f"Grad-CAM for {name}")
+    return result.normalized[0]
+
+
+def _write_shap(shap, f, x, cls, name, gray, out):
+    """Kernel-SHAP of image file ``f`` for class ``cls`` -> ``out/<stem>_shap.png``."""
+    from explain.render import save_shap
+    result = shap(x, cls)
+    save_shap(out / f"{f.stem}_shap.png", gray, result.pixel_map(), name,
+              title=f"SHAP for {name}, {result.n_regions} regions")
+    return result.pixel_map()
+
+
 def cmd_explain(args):
     """Grad-CAM and/or Kernel-SHAP heatmaps for each image, as PNG files (and raw .npy maps)."""
     from explain import GradCAM, KernelSHAP
-    from explain.render import gray_for_display, save_combined, save_gradcam, save_shap
+    from explain.render import gray_for_display, save_combined
 
     from .atomic import atomic_write
     from .imageio import ImageError
@@ -215,17 +258,10 @@ def cmd_explain(args):
         written = []
         cam_map = shap_map = None
         if args.method in ("gradcam", "both"):
-            result = cam(x[None], cls)
-            cam_map = result.normalized[0]
-            for warning in result.warnings:
-                print(f"minivgg: note: {f}: {warning}", file=sys.stderr)
-            save_gradcam(out / f"{f.stem}_gradcam.png", gray, cam_map, title=f"Grad-CAM for {name}")
+            cam_map = _write_gradcam(cam, f, x, cls, name, gray, out)
             written.append(out / f"{f.stem}_gradcam.png")
         if args.method in ("shap", "both"):
-            result = shap(x, cls)
-            shap_map = result.pixel_map()
-            save_shap(out / f"{f.stem}_shap.png", gray, shap_map, name,
-                      title=f"SHAP for {name}, {result.n_regions} regions")
+            shap_map = _write_shap(shap, f, x, cls, name, gray, out)
             written.append(out / f"{f.stem}_shap.png")
         save_combined(out / f"{f.stem}_explain.png", gray, cam_map, shap_map, name, float(probs[cls]), title=f.name)
         written.append(out / f"{f.stem}_explain.png")
@@ -280,6 +316,8 @@ def build_parser():
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--gradcam", metavar="DIR", help="also write a Grad-CAM PNG per image to DIR")
+    p.add_argument("--shap", metavar="DIR", help="also write a Kernel-SHAP PNG per image to DIR (slower)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM and Kernel-SHAP heatmaps as PNG files")

@@ -48,3 +48,14 @@ def test_explain_writes_heatmaps(tmp_path, capsys):
     assert main(["explain", str(ra), "--out", str(out), "--target", "Gout"]) == 2
     assert main(["explain", str(ra), "--out", str(out), "--baseline", "grey"]) == 2
     assert not list(out.glob(".*tmp"))                 # no temporary files left behind
+
+
+def test_predict_writes_heatmaps_and_usage_errors_exit_2(tmp_path, capsys):
+    ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+    assert main(["predict", str(ra), "--gradcam", str(tmp_path / "g")]) == 0
+    assert (tmp_path / "g" / f"{ra.stem}_gradcam.png").stat().st_size > 0
+    for argv in (["predict"], ["predict", str(ra), "--batch-size", "many"], ["nonsense"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
