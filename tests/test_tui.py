@@ -1,6 +1,8 @@
 """The terminal app, driven by Textual's Pilot, with a tiny model so every worker is quick."""
 
 import asyncio
+import shutil
+import tempfile
 from contextlib import suppress
 from pathlib import Path
 
@@ -105,7 +107,11 @@ def test_snapshot(snap_compare, tmp_path):
         await settle(pilot.app, pilot)
         await pilot.press("c")
         await settle(pilot.app, pilot)
-    app = make_app(Path("/nonexistent-out"), image=RA_SAMPLE)
+    # The header shows the image's path: use one that is the same in every checkout.
+    fixed = Path(tempfile.gettempdir()) / "minivgg-snapshot" / "ra_sample.png"
+    fixed.parent.mkdir(exist_ok=True)
+    shutil.copy(RA_SAMPLE, fixed)
+    app = make_app(Path("/nonexistent-out"), image=fixed)
     assert snap_compare(app, terminal_size=(130, 36), run_before=open_and_explain)
 
 
