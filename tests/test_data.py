@@ -176,7 +176,7 @@ def test_phantoms_deterministic_with_masks(tmp_path):
 
 
 def test_dicom_modality_lut_and_monochrome1(tmp_path):
-    pydicom = pytest.importorskip("pydicom", reason="DICOM support is the optional extra minivgg[dicom]")
+    pytest.importorskip("pydicom", reason="DICOM support is the optional extra minivgg[dicom]")
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

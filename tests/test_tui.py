@@ -6,7 +6,6 @@ import tempfile
 from contextlib import suppress
 from pathlib import Path
 
-import numpy as np
 import pytest
 from textual.worker import WorkerCancelled
 
