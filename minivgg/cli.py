@@ -153,12 +153,9 @@ def _heatmap_writer(model, args):
         return None
     from explain import GradCAM, KernelSHAP
     from explain.render import gray_for_display
-
-    from .predict import load_for_model
     cam, shap = GradCAM(model), KernelSHAP(model)
 
-    def write(f, cls):
-        x = load_for_model(f, model)
+    def write(f, x, cls):
         gray = gray_for_display(x, model.preprocessing)
         name = model.class_names[cls]
         if args.gradcam:
@@ -179,7 +176,7 @@ def cmd_predict(args):
     files = list(_expand_inputs(args.inputs))
     heatmaps = _heatmap_writer(model, args)
     status = 0
-    for n, (f, result) in enumerate(predict_files(model, files, args.batch_size), 1):
+    for n, (f, result, x) in enumerate(predict_files(model, files, args.batch_size), 1):
         if isinstance(result, ImageError):
             print(f"minivgg: error: {result}", file=sys.stderr)
             status = 65
@@ -192,7 +189,7 @@ def cmd_predict(args):
             shown = "  ".join(f"{c} {v:.3f}" for c, v in zip(model.class_names, result))
             print(f"{f}: {label}  ({shown})")
         if heatmaps:
-            heatmaps(f, int(result.argmax()))
+            heatmaps(f, x, int(result.argmax()))
         if len(files) > args.batch_size and sys.stderr.isatty():
             sys.stderr.write(f"\r{n}/{len(files)}" + ("\n" if n == len(files) else ""))
     sys.stdout.flush()

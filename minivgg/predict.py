@@ -26,7 +26,10 @@ def _load_or_error(path, model):
 
 
 def predict_files(model, files, batch_size=16, workers=2):
-    """Yield ``(path, probabilities)`` per file, or ``(path, ImageError)`` for unreadable ones.
+    """Yield ``(path, probabilities, x)`` per file, or ``(path, ImageError, None)`` for unreadable ones.
+
+    ``x`` is the model input (3, S, S), handed on so that callers drawing heatmaps need
+    not read the file again.
 
     Files are decoded and preprocessed by ``workers`` threads (Pillow, SciPy and
     PyWavelets release the GIL) while the model scores the previous batch, and scored
@@ -38,15 +41,17 @@ def predict_files(model, files, batch_size=16, workers=2):
         ahead = len(pending)
         for i in range(0, len(files), batch_size):
             chunk = files[i:i + batch_size]
-            results = []
+            inputs = []
             for _ in chunk:
-                results.append(pending.popleft().result())
+                inputs.append(pending.popleft().result())
                 if ahead < len(files):
                     pending.append(pool.submit(_load_or_error, files[ahead], model))
                     ahead += 1
-            good = [j for j, r in enumerate(results) if not isinstance(r, ImageError)]
+            good = [j for j, r in enumerate(inputs) if not isinstance(r, ImageError)]
+            results = list(inputs)
             if good:
-                probs = model.predict_proba(np.stack([results[j] for j in good]), batch_size)
+                probs = model.predict_proba(np.stack([inputs[j] for j in good]), batch_size)
                 for j, p in zip(good, probs):
                     results[j] = p
-            yield from zip(chunk, results)
+            for f, r, x in zip(chunk, results, inputs):
+                yield f, r, (None if isinstance(x, ImageError) else x)

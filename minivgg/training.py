@@ -175,14 +175,20 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
     return model, history
 
 
-def train_command(data, out, preset="small", epochs=None, batch_size=None, lr=None, seed=0, val_fraction=0.2,
-                  resume=False, wavelet=True, progress=None):
-    """Load ``data``, split off a stratified validation set, train; returns (model, history)."""
-    progress = progress or Progress()
+def load_folder(data, preset, wavelet, progress):
+    """The folder data set at ``data``, preprocessed for ``preset``; reports skipped files."""
     settings = preprocessing_settings(PRESETS[preset]["image_size"], wavelet="sym8" if wavelet else None)
     dataset = FolderDataset(data, settings)
     for line in dataset.broken:
         progress.line(f"skipped: {line}")
+    return dataset
+
+
+def train_command(data, out, preset="small", epochs=None, batch_size=None, lr=None, seed=0, val_fraction=0.2,
+                  resume=False, wavelet=True, progress=None):
+    """Load ``data``, split off a stratified validation set, train; returns (model, history)."""
+    progress = progress or Progress()
+    dataset = load_folder(data, preset, wavelet, progress)
     train_idx, val_idx = stratified_split(dataset.labels, val_fraction, seed) if val_fraction else \
         (np.arange(len(dataset)), np.array([], dtype=np.int64))
     counts = ", ".join(f"{n} {c}" for c, n in zip(dataset.class_names, dataset.class_counts()))
@@ -194,8 +200,7 @@ def cross_validate(data, out, k=5, preset="small", epochs=None, batch_size=None,
                    positive=None, wavelet=True, progress=None):
     """Stratified k-fold cross-validation; writes ``out/cv.json`` and returns it."""
     progress = progress or Progress()
-    settings = preprocessing_settings(PRESETS[preset]["image_size"], wavelet="sym8" if wavelet else None)
-    dataset = FolderDataset(data, settings)
+    dataset = load_folder(data, preset, wavelet, progress)
     positive = positive or dataset.class_names[-1]
     folds = []
     for f, (train_idx, test_idx) in enumerate(stratified_kfold(dataset.labels, k, seed)):
