@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explain import GradCAM, KernelSHAP  # noqa: E402
-from explain.checks import cascading_randomization, deletion_insertion, mask_for_model, mass_on_lesions, pointing_game  # noqa: E402,E501
-from minivgg import VGG8, load_model  # noqa: E402
+from minivgg.explain import GradCAM, KernelSHAP  # noqa: E402
+from minivgg.explain.checks import cascading_randomization, deletion_insertion, mask_for_model, mass_on_lesions, pointing_game  # noqa: E402,E501
+from minivgg import VGG8, Tape, load_model  # noqa: E402
 from minivgg.imageio import load_image  # noqa: E402
 from minivgg.phantoms import phantom  # noqa: E402
 from minivgg.preprocess import preprocess, preprocessing_settings  # noqa: E402
@@ -50,8 +50,9 @@ def speed(args):
     cam(x)                                                       # warm-up (numba cache)
 
     def forward_backward():
-        logits = model.forward(x, keep=True)
-        return model.backward(np.ones_like(logits))
+        tape = Tape()
+        logits = model.forward(x, tape=tape)
+        return model.backward(np.ones_like(logits), tape)
     fb = min(timed(forward_backward)[0] for _ in range(3))
     gc = min(timed(lambda: cam(x))[0] for _ in range(3))
     print(f"Grad-CAM {gc * 1000:.0f} ms, forward+backward {fb * 1000:.0f} ms: ratio {gc / fb:.2f} (target <= 1.5)")
@@ -61,7 +62,7 @@ def speed(args):
     m = int(regions.max()) + 1
     batch = np.repeat(x, 32, axis=0)
     calls = explainer.budget + 2
-    t_fwd = timed(lambda: [model.forward(batch[:min(32, calls - i)], keep=False) for i in range(0, calls, 32)])[0]
+    t_fwd = timed(lambda: [model.forward(batch[:min(32, calls - i)]) for i in range(0, calls, 32)])[0]
     t_ours, result = timed(lambda: explainer(x[0], target=1, regions=regions))
     print(f"Kernel-SHAP M={m}, {result.n_evaluations} model calls: {t_ours:.1f} s; "
           f"the same forward passes alone {t_fwd:.1f} s: ratio {t_ours / t_fwd:.2f} (target <= 1.2)")

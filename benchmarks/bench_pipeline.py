@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minivgg import VGG8, Adam, softmax_cross_entropy  # noqa: E402
+from minivgg import VGG8, Adam, Tape, softmax_cross_entropy  # noqa: E402
 from minivgg.augment import augment  # noqa: E402
 from minivgg.imageio import is_image_path, load_image  # noqa: E402
 from minivgg.phantoms import write_phantoms  # noqa: E402
@@ -61,9 +61,9 @@ def main():
     steps = []
     for _ in range(3):                                           # the first one is a warm-up
         t = time.perf_counter()
-        _, d = softmax_cross_entropy(model.forward(x, train=True), y)
-        model.backward(d, need_input_grad=False)
-        opt.step(model.grads())
+        tape = Tape()
+        _, d = softmax_cross_entropy(model.forward(x, train=True, tape=tape, rng=rng), y)
+        opt.step(model.backward(d, tape, need_input_grad=False)[1])
         steps.append((time.perf_counter() - t) * 1000 / len(x))
     step_ms = min(steps[1:])
     result = {"images": len(files), "load_ms_per_img": load_ms, "augment_preprocess_ms_per_img": prep_ms,

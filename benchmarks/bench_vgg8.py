@@ -39,7 +39,7 @@ def _peak_rss_mb():
 def run_minivgg(batch, size, iters):
     import numpy as np
 
-    from minivgg import VGG8, Adam, softmax_cross_entropy
+    from minivgg import VGG8, Adam, Tape, softmax_cross_entropy
 
     model = VGG8(image_size=size, seed=0)
     opt = Adam(model.parameters(), lr=1e-4)
@@ -47,14 +47,16 @@ def run_minivgg(batch, size, iters):
     x = rng.standard_normal((batch, 3, size, size), dtype=np.float32)
     y = rng.integers(0, 2, batch)
 
+    drop_rng = np.random.default_rng(1)
+
     def infer():
-        model.forward(x, keep=False)
+        model.forward(x)
 
     def train_step():
-        logits = model.forward(x, train=True)
+        tape = Tape()
+        logits = model.forward(x, train=True, tape=tape, rng=drop_rng)
         _, dlogits = softmax_cross_entropy(logits, y)
-        model.backward(dlogits, need_input_grad=False)
-        opt.step(model.grads())
+        opt.step(model.backward(dlogits, tape, need_input_grad=False)[1])
 
     infer_t, train_t = [], []
     for i in range(iters + 1):          # iteration 0 is the warm-up
@@ -66,16 +68,17 @@ def run_minivgg(batch, size, iters):
             train_t.append(dt)
 
     # Per-layer breakdown: one training pass driven layer by layer.
-    layers = []
+    layers, caches = [], []
     h = x
     for name, layer in model.layers:
-        t = time.perf_counter(); h = layer.forward(h, train=True); dt = time.perf_counter() - t
+        t = time.perf_counter(); h, cache = layer.forward(h, train=True, rng=drop_rng); dt = time.perf_counter() - t
         layers.append({"layer": name, "kind": repr(layer), "forward_ms": dt * 1000 / batch})
+        caches.append(cache)
     _, g = softmax_cross_entropy(h, y)
-    model.layers[0][1].need_input_grad = False
-    for entry, (name, layer) in zip(reversed(layers), reversed(model.layers)):
-        t = time.perf_counter(); g = layer.backward(g); dt = time.perf_counter() - t
-        entry["backward_ms"] = dt * 1000 / batch
+    for i in reversed(range(len(layers))):
+        layer = model.layers[i][1]
+        t = time.perf_counter(); g, _ = layer.backward(g, caches[i], need_dx=i > 0); dt = time.perf_counter() - t
+        layers[i]["backward_ms"] = dt * 1000 / batch
     return {"infer_ms_per_img": _median(infer_t) * 1000 / batch,
             "train_ms_per_img": _median(train_t) * 1000 / batch,
             "peak_rss_mb": _peak_rss_mb(), "layers": layers}

@@ -24,15 +24,7 @@ from scipy import ndimage
 from scipy.stats import spearmanr
 
 from minivgg.layers import Conv3x3, Dense
-from minivgg.loss import softmax
 from minivgg.preprocess import center_crop, resize
-
-
-def _probabilities(model, batch, target, batch_size=32):
-    out = []
-    for i in range(0, len(batch), batch_size):
-        out.append(softmax(model.forward(batch[i:i + batch_size], keep=False).astype(np.float64))[:, target])
-    return np.concatenate(out)
 
 
 def deletion_insertion(model, image, saliency, target, steps=32):
@@ -52,8 +44,8 @@ def deletion_insertion(model, image, saliency, target, steps=32):
     deleted = np.where(changed, empty[None], image[None])
     inserted = np.where(changed, image[None], blurred[None])
     x = np.linspace(0, 1, steps + 1)
-    return {"deletion": float(np.trapezoid(_probabilities(model, deleted, target), x)),
-            "insertion": float(np.trapezoid(_probabilities(model, inserted, target), x))}
+    return {"deletion": float(np.trapezoid(model.predict_proba(deleted)[:, target], x)),
+            "insertion": float(np.trapezoid(model.predict_proba(inserted)[:, target], x))}
 
 
 def cascading_randomization(model, explain_fn, image, target, seed=0):

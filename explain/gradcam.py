@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from minivgg.loss import softmax
+from minivgg.model import Tape
 
 
 def upsample_bilinear(maps, size):
@@ -103,22 +104,23 @@ class GradCAM:
     def __call__(self, x, target=None):
         """Explain ``x`` (N, 3, S, S) for class ``target`` (int, array of N ints, or None = predicted)."""
         model = self.model
-        watch_before = model.watch
-        model.watch = {self.layer}
-        try:
-            logits = model.forward(x, train=False, keep=True)
-            activations = model.watched_outputs[self.layer]
-            n = len(x)
-            target = logits.argmax(axis=1) if target is None else np.broadcast_to(np.asarray(target), (n,)).copy()
-            if np.any(target < 0) or np.any(target >= model.num_classes):
-                raise ValueError(f"target class must be in [0, {model.num_classes}), got {target}")
-            dlogits = np.zeros_like(logits)
-            dlogits[np.arange(n), target] = 1                 # d y_c / d logits: the class score itself
-            grads = model.backward(dlogits, need_input_grad=False, stop_at=self.layer)
-        finally:
-            model.watch = watch_before
+        model.check_input(x)
+        n = len(x)
+        if target is not None:
+            target = np.broadcast_to(np.asarray(target), (n,)).copy()
+            if not np.issubdtype(target.dtype, np.integer) or np.any(target < 0) or np.any(target >= model.num_classes):
+                raise ValueError(f"target must be a class index in [0, {model.num_classes}) "
+                                 f"(classes: {', '.join(model.class_names)}), got {target.tolist()}")
+        tape = Tape(watch={self.layer})          # this call's own record: safe beside other threads
+        logits = model.forward(x, tape=tape)
+        activations = tape.outputs[self.layer]
         if activations.ndim != 4:
             raise ValueError(f"Grad-CAM needs a spatial layer (N, K, h, w); {self.layer} gives {activations.shape}")
+        if target is None:
+            target = logits.argmax(axis=1)
+        dlogits = np.zeros_like(logits)
+        dlogits[np.arange(n), target] = 1                 # d y_c / d logits: the class score itself
+        grads, _ = model.backward(dlogits, tape, need_input_grad=False, stop_at=self.layer)
         alpha = grads.astype(np.float64).mean(axis=(2, 3))                       # (N, K)
         low = np.maximum(np.einsum("nk,nkhw->nhw", alpha, activations.astype(np.float64)), 0)
         raw = upsample_bilinear(low, x.shape[-1])
@@ -127,4 +129,3 @@ class GradCAM:
         normalized = np.where(empty[:, None, None], 0.0, raw / np.where(empty, 1.0, peak)[:, None, None])
         return GradCAMResult(raw=raw, normalized=normalized, low_res=low, target=target,
                              probabilities=softmax(logits.astype(np.float64)), empty=empty, layer=self.layer)
-

@@ -28,9 +28,9 @@ from math import comb
 import numpy as np
 from scipy import ndimage
 
-from minivgg.loss import softmax
-
 from .regions import grid_regions, superpixels
+
+MAX_REGIONS = 1000
 
 
 def shapley_kernel_weight(m, s):
@@ -168,8 +168,13 @@ class KernelSHAP:
                  batch_size=32, seed=0):
         if segmentation not in ("superpixels", "grid"):
             raise ValueError(f"segmentation must be 'superpixels' or 'grid', got {segmentation!r}")
-        if not (baseline in ("mean", "blur") or isinstance(baseline, (int, float))):
-            raise ValueError(f"baseline must be 'mean', 'blur' or a number, got {baseline!r}")
+        if not (baseline in ("mean", "blur") or (isinstance(baseline, (int, float)) and np.isfinite(baseline))):
+            raise ValueError(f"baseline must be 'mean', 'blur' or a finite number, got {baseline!r}")
+        for name, value, low in (("n_regions", n_regions, 1), ("budget", budget, 2), ("batch_size", batch_size, 1)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if n_regions > MAX_REGIONS:
+            raise ValueError(f"n_regions must be at most {MAX_REGIONS}, got {n_regions}")
         self.model, self.n_regions, self.segmentation = model, n_regions, segmentation
         self.baseline, self.budget, self.batch_size, self.seed = baseline, budget, batch_size, seed
 
@@ -194,9 +199,16 @@ class KernelSHAP:
         may raise to abandon the computation (a user interface's cancel button does).
         """
         model = self.model
+        s = model.image_size
+        if np.shape(image) != (3, s, s):
+            hint = " (pass one image, x[0], not a batch)" if np.shape(image) == (1, 3, s, s) else ""
+            raise ValueError(f"KernelSHAP explains one image of shape (3, {s}, {s}), got {np.shape(image)}{hint}")
         image = np.asarray(image, dtype=model.dtype)
         if target is None:
-            target = int(model.forward(image[None], keep=False).argmax())
+            target = int(model.infer(image[None]).argmax())
+        elif not isinstance(target, (int, np.integer)) or not 0 <= target < model.num_classes:
+            raise ValueError(f"target must be a class index in [0, {model.num_classes}) "
+                             f"(classes: {', '.join(model.class_names)}), got {target!r}")
         regions = self.regions_for(image) if regions is None else regions
         m = int(regions.max()) + 1
         background = self.baseline_for(image).astype(model.dtype)
@@ -206,8 +218,7 @@ class KernelSHAP:
             for i in range(0, len(z), self.batch_size):
                 keep = z[i:i + self.batch_size][:, regions].astype(bool)     # (b, S, S): pixel's region kept?
                 batch = np.where(keep[:, None], image[None], background[None])
-                logits = model.forward(batch, keep=False)
-                out[i:i + len(batch)] = softmax(logits.astype(np.float64))[:, target]
+                out[i:i + len(batch)] = model.predict_proba(batch, self.batch_size)[:, target]
                 if progress:
                     progress(i + len(batch), len(z))
             return out

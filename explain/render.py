@@ -8,8 +8,12 @@
 * Combined: image | Grad-CAM | SHAP, with the predicted class and its probability
   in the title, like the paper's Figure 6.
 
-Every PNG is written atomically. Matplotlib runs on its Agg back end: no display needed.
+:func:`save_explanation` is the one writer of these files: ``minivgg explain``,
+``minivgg predict --gradcam/--shap`` and the terminal app's save all call it. Every PNG
+is written atomically. Matplotlib runs on its Agg back end: no display needed.
 """
+
+from pathlib import Path
 
 import numpy as np
 
@@ -21,13 +25,6 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
-
-
-def gray_for_display(x, settings):
-    """Undo the normalisation of a model input (3, S, S) into a gray image (S, S) in [0, 1]."""
-    mean = np.asarray(settings.get("mean", [0.485, 0.456, 0.406]))[:, None, None]
-    std = np.asarray(settings.get("std", [0.229, 0.224, 0.225]))[:, None, None]
-    return np.clip((x * std + mean).mean(axis=0), 0, 1)
 
 
 def gradcam_overlay(gray, cam, alpha=0.5):
@@ -114,3 +111,41 @@ def save_combined(path, gray, cam=None, shap_map=None, class_name="", probabilit
     head = f"predicted: {class_name}" + (f" (p = {probability:.3f})" if probability is not None else "")
     fig.suptitle(f"{title}  {head}".strip())
     _save(fig, path)
+
+
+def save_explanation(out, stem, gray, class_name, probability=None, cam=None, shap_map=None, combined=True,
+                     raw=False, title=""):
+    """Write the heatmap files of one image; returns the paths written.
+
+    Parameters
+    ----------
+    out : folder (created if needed)
+    stem : str, the file-name stem (``<stem>_gradcam.png`` ...), distinct per input
+        (see :func:`minivgg.outputs.distinct_stems`)
+    gray : (S, S) the radiograph as the model saw it, in [0, 1]
+    class_name : str, the explained class
+    probability : float, the model's probability of that class (shown in the combined figure)
+    cam : (S, S) normalised Grad-CAM map, or None
+    shap_map : (S, S) Kernel-SHAP pixel map, or None
+    combined : bool, also write ``<stem>_explain.png`` (radiograph | Grad-CAM | SHAP)
+    raw : bool, also write the maps as ``<stem>_gradcam.npy`` / ``<stem>_shap.npy`` (float32)
+    title : str, shown above the combined figure (e.g. the file name)
+    """
+    out = Path(out)
+    written = []
+    if cam is not None:
+        save_gradcam(out / f"{stem}_gradcam.png", gray, cam, title=f"Grad-CAM for {class_name}")
+        written.append(out / f"{stem}_gradcam.png")
+    if shap_map is not None:
+        save_shap(out / f"{stem}_shap.png", gray, shap_map, class_name, title=f"SHAP for {class_name}")
+        written.append(out / f"{stem}_shap.png")
+    if combined:
+        save_combined(out / f"{stem}_explain.png", gray, cam, shap_map, class_name, probability, title=title)
+        written.append(out / f"{stem}_explain.png")
+    if raw:
+        for kind, m in (("gradcam", cam), ("shap", shap_map)):
+            if m is not None:
+                with atomic_write(out / f"{stem}_{kind}.npy") as f:
+                    np.save(f, np.asarray(m, dtype=np.float32))
+                written.append(out / f"{stem}_{kind}.npy")
+    return written

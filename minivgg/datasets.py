@@ -29,17 +29,26 @@ def scan_folder(root):
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such folder")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p.name for p in _listing(root) if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         found = f"only {classes[0]!r}" if classes else "none"
         raise DatasetError(f"{root}: needs one sub-folder per class and at least two classes (found {found})")
     items = []
     for name in classes:
-        files = sorted(p for p in (root / name).iterdir() if p.is_file() and is_image_path(p))
+        # Image-named entries that are not plain files (a symbolic-link loop, say) are kept,
+        # so that loading reports them by name instead of leaving them out in silence.
+        files = sorted(p for p in _listing(root / name) if is_image_path(p) and not p.is_dir())
         if not files:
             raise DatasetError(f"{root / name}: class folder holds no image files")
         items += [(p, name) for p in files]
     return classes, items
+
+
+def _listing(folder):
+    try:
+        return list(folder.iterdir())
+    except OSError as e:
+        raise DatasetError(f"{folder}: cannot list the folder ({(e.strerror or type(e).__name__).lower()})") from None
 
 
 class FolderDataset:

@@ -11,6 +11,8 @@ bright means dense (bone), as on a printed radiograph.
 * Integer images are scaled by the range of their type (8-bit by 255, 16-bit by
   65535) rather than by their own min/max, so exposure differences survive.
 * A pixel limit guards against decompression bombs.
+* Float images with NaN or infinite pixels are refused (scaling them by their own
+  min/max would turn the whole image black without a word).
 * DICOM: the modality LUT (rescale slope/intercept) is applied and MONOCHROME1
   images (where bright means *less* dense) are inverted; values are then scaled by
   their own min/max, since DICOM stores no fixed display range.
@@ -21,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .files import input_problem
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"}
 MAX_PIXELS = 60_000_000      # ~7700 x 7700; the largest plain radiographs are ~4300 x 3500
@@ -49,17 +53,25 @@ def load_image(path, max_pixels=MAX_PIXELS):
     Raises
     ------
     ImageError
-        Missing, empty, truncated or non-image files, and images over ``max_pixels``.
+        Missing, unreadable (permission, symbolic-link loop), empty, truncated or non-image
+        files, images over ``max_pixels`` and images with NaN or infinite pixels.
     """
     path = Path(path)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
-    if _is_dicom(path):
-        return _load_dicom(path, max_pixels)
+    problem = input_problem(path)
+    if problem:
+        raise ImageError(f"{path}: {problem}")
+    try:
+        dicom = _is_dicom(path)
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read ({(e.strerror or type(e).__name__).lower()})") from None
+    image = _load_dicom(path, max_pixels) if dicom else _load_pillow(path, max_pixels)
+    if not np.isfinite(image).all():
+        bad = int((~np.isfinite(image)).sum())
+        raise ImageError(f"{path}: {bad:,} pixels are NaN or infinite")
+    return image
+
+
+def _load_pillow(path, max_pixels):
     try:
         with warnings.catch_warnings():
             # Pillow warns (DecompressionBombWarning) below its own error limit; we
@@ -73,6 +85,8 @@ def load_image(path, max_pixels=MAX_PIXELS):
                 return _to_gray_float(im, path)
     except ImageError:
         raise
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
     except (UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise ImageError(f"{path}: not a readable image ({_short(e)})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -94,6 +108,8 @@ def _to_gray_float(im, path):
         return (np.clip(a, 0, None) / top).astype(np.float32)
     if mode == "F":
         a = np.asarray(im, dtype=np.float32)
+        if not np.isfinite(a).all():
+            return a                      # refused by load_image, naming the file
         lo, hi = float(a.min()), float(a.max())
         return ((a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)).astype(np.float32)
     if mode == "1":
@@ -125,6 +141,8 @@ def _load_dicom(path, max_pixels):
         raise ImageError(f"{path}: unreadable DICOM ({_short(e)})") from None
     if a.ndim == 3:             # multi-frame or colour: take the first frame, as luminance
         a = a[0] if a.shape[-1] not in (3, 4) else a[..., :3] @ np.array([0.299, 0.587, 0.114])
+    if not np.isfinite(a).all():
+        return a                          # refused by load_image, naming the file
     lo, hi = float(a.min()), float(a.max())
     a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
     if getattr(ds, "PhotometricInterpretation", "") == "MONOCHROME1":

@@ -1,15 +1,18 @@
-"""Layers: small objects that hold parameters, gradients and what ``backward`` needs.
+"""Layers: small objects that hold parameters and wire each kernel's forward to its backward.
 
-Every layer has the same two calls::
+Every layer has the same two calls (the CS231n convention)::
 
-    out = layer.forward(x, train=False, keep=True)   # keep=False: inference only, store nothing
-    dx  = layer.backward(dout)                       # fills layer.grads(), returns dL/dx
+    out, cache = layer.forward(x, train=False, rng=None)   # cache: what backward needs
+    dx, grads  = layer.backward(dout, cache)               # grads: {"weight": dW, "bias": db}
 
-``layer.parameters()`` and ``layer.grads()`` return dicts with the same keys
-(``"weight"``, ``"bias"``); ``backward`` overwrites the gradients (it does not
-accumulate them, unlike PyTorch).
-The arithmetic lives in the kernel modules (``conv``, ``pool``, ``activation``,
-``dense``, ``dropout``); a layer only wires a kernel's forward to its backward.
+A layer keeps nothing from a call: the ``cache`` belongs to whoever called ``forward``
+and is handed back to ``backward``. So one layer (and one model) can serve any number
+of threads at once, and a backward pass can never pick up another call's input.
+
+``layer.params`` maps ``"weight"`` / ``"bias"`` to the live parameter arrays; ``grads``
+has the same keys. The arithmetic lives in the kernel modules (``conv``, ``pool``,
+``activation``, ``dense``, ``dropout``). Each layer checks its input and names itself
+and the shape it expected when the input does not fit.
 """
 
 import numpy as np
@@ -17,39 +20,52 @@ import numpy as np
 from . import activation, conv, dense, dropout, pool
 
 
+class LayerInputError(ValueError):
+    """An input a layer cannot take; the message names the layer and the shape it expects."""
+
+
 class Layer:
-    """Base class: a layer without parameters."""
+    """Base class: a layer without parameters.
+
+    ``name`` is set by the network that holds the layer (e.g. ``"features.3"``) and is
+    only used in error messages.
+    """
 
     def __init__(self):
         self.params = {}
-        self.gradients = {}
-        self.cache = None
+        self.name = None
 
-    def parameters(self):
-        """Live parameter arrays by name."""
-        return self.params
-
-    def grads(self):
-        """Gradients from the last ``backward``, same keys as :meth:`parameters`."""
-        return self.gradients
-
-    def forward(self, x, train=False, keep=True):
+    def forward(self, x, train=False, rng=None):
+        """Returns ``(out, cache)``."""
         raise NotImplementedError
 
-    def backward(self, dout):
+    def backward(self, dout, cache, need_dx=True):
+        """Returns ``(dx, grads)``; ``need_dx=False`` lets a layer skip ``dx`` (returning None)."""
         raise NotImplementedError
 
-    def _cached(self):
-        if self.cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward needs a forward pass with keep=True first")
-        return self.cache
+    def _fail(self, expected, x):
+        got = x.shape if isinstance(x, np.ndarray) else type(x).__name__
+        where = f"{self.name} " if self.name else ""
+        raise LayerInputError(f"{where}{self!r}: expected input {expected}, got {got}")
 
     def __repr__(self):
         return f"{type(self).__name__}()"
 
 
+def _check_float(layer, x, dtype):
+    if not isinstance(x, np.ndarray):
+        layer._fail("a numpy array", x)
+    if x.dtype != dtype:
+        where = f"{layer.name} " if layer.name else ""
+        raise LayerInputError(f"{where}{layer!r}: expected {np.dtype(dtype).name} input (the dtype of its "
+                              f"weights), got {x.dtype}")
+
+
 class Conv3x3(Layer):
-    """3x3 convolution, stride 1, padding 1: (N, C, H, W) -> (N, K, H, W). See :mod:`minivgg.conv`."""
+    """3x3 convolution, stride 1, padding 1: (N, C, H, W) -> (N, K, H, W). See :mod:`minivgg.conv`.
+
+    cache: the input ``x`` (dW needs it).
+    """
 
     def __init__(self, in_channels, out_channels, rng, dtype=np.float32):
         super().__init__()
@@ -58,16 +74,18 @@ class Conv3x3(Layer):
         std = np.sqrt(2.0 / (in_channels * 9))
         self.params["weight"] = (rng.standard_normal((out_channels, in_channels, 3, 3)) * std).astype(dtype)
         self.params["bias"] = np.zeros(out_channels, dtype=dtype)
-        self.need_input_grad = True
 
-    def forward(self, x, train=False, keep=True):
-        self.cache = x if keep else None
-        return conv.conv3x3_forward(np.ascontiguousarray(x), self.params["weight"], self.params["bias"])
+    def forward(self, x, train=False, rng=None):
+        k, c = self.params["weight"].shape[:2]
+        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != c:
+            self._fail(f"(N, {c}, H, W)", x)
+        _check_float(self, x, self.params["weight"].dtype)
+        x = np.ascontiguousarray(x)
+        return conv.conv3x3_forward(x, self.params["weight"], self.params["bias"]), x
 
-    def backward(self, dout):
-        dx, self.gradients["weight"], self.gradients["bias"] = conv.conv3x3_backward(
-            dout, self._cached(), self.params["weight"], need_dx=self.need_input_grad)
-        return dx
+    def backward(self, dout, cache, need_dx=True):
+        dx, dw, db = conv.conv3x3_backward(dout, cache, self.params["weight"], need_dx=need_dx)
+        return dx, {"weight": dw, "bias": db}
 
     def __repr__(self):
         k, c = self.params["weight"].shape[:2]
@@ -75,41 +93,51 @@ class Conv3x3(Layer):
 
 
 class ReLU(Layer):
-    """max(x, 0), any shape. See :mod:`minivgg.activation`."""
+    """max(x, 0), any shape. See :mod:`minivgg.activation`.
 
-    def forward(self, x, train=False, keep=True):
+    cache: the output (it has the sign pattern of the input).
+    """
+
+    def forward(self, x, train=False, rng=None):
+        if not isinstance(x, np.ndarray):
+            self._fail("a numpy array", x)
         out = activation.relu_forward(x)
-        self.cache = out if keep else None
-        return out
+        return out, out
 
-    def backward(self, dout):
-        return activation.relu_backward(dout, self._cached())
+    def backward(self, dout, cache, need_dx=True):
+        return activation.relu_backward(dout, cache), {}
 
 
 class MaxPool2x2(Layer):
-    """2x2 max-pooling, stride 2: (N, C, H, W) -> (N, C, H/2, W/2). See :mod:`minivgg.pool`."""
+    """2x2 max-pooling, stride 2: (N, C, H, W) -> (N, C, H/2, W/2). See :mod:`minivgg.pool`.
 
-    def forward(self, x, train=False, keep=True):
-        self.cache = x if keep else None
-        return pool.maxpool2x2_forward(np.ascontiguousarray(x))
+    cache: the input (the backward pass re-finds each window's winner in it).
+    """
 
-    def backward(self, dout):
-        return pool.maxpool2x2_backward(np.ascontiguousarray(dout), self._cached())
+    def forward(self, x, train=False, rng=None):
+        if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[2] % 2 or x.shape[3] % 2:
+            self._fail("(N, C, H, W) with H and W even", x)
+        x = np.ascontiguousarray(x)
+        return pool.maxpool2x2_forward(x), x
+
+    def backward(self, dout, cache, need_dx=True):
+        return pool.maxpool2x2_backward(np.ascontiguousarray(dout), cache), {}
 
 
 class Flatten(Layer):
-    """(N, C, H, W) -> (N, C*H*W), in C order (as ``torch.flatten(x, 1)``)."""
+    """(N, C, H, W) -> (N, C*H*W), in C order (as ``torch.flatten(x, 1)``). cache: the input shape."""
 
-    def forward(self, x, train=False, keep=True):
-        self.cache = x.shape if keep else None
-        return x.reshape(x.shape[0], -1)
+    def forward(self, x, train=False, rng=None):
+        if not isinstance(x, np.ndarray) or x.ndim < 2:
+            self._fail("(N, ...)", x)
+        return x.reshape(x.shape[0], -1), x.shape
 
-    def backward(self, dout):
-        return dout.reshape(self._cached())
+    def backward(self, dout, cache, need_dx=True):
+        return dout.reshape(cache), {}
 
 
 class Dense(Layer):
-    """Fully connected: (N, D) -> (N, O). See :mod:`minivgg.dense`."""
+    """Fully connected: (N, D) -> (N, O). See :mod:`minivgg.dense`. cache: the input."""
 
     def __init__(self, in_features, out_features, rng, dtype=np.float32):
         super().__init__()
@@ -119,15 +147,17 @@ class Dense(Layer):
         self.params["weight"] = rng.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
         self.params["bias"] = np.zeros(out_features, dtype=dtype)
 
-    def forward(self, x, train=False, keep=True):
+    def forward(self, x, train=False, rng=None):
+        o, d = self.params["weight"].shape
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != d:
+            self._fail(f"(N, {d})", x)
+        _check_float(self, x, self.params["weight"].dtype)
         x = np.ascontiguousarray(x)
-        self.cache = x if keep else None
-        return dense.dense_forward(x, self.params["weight"], self.params["bias"])
+        return dense.dense_forward(x, self.params["weight"], self.params["bias"]), x
 
-    def backward(self, dout):
-        dx, self.gradients["weight"], self.gradients["bias"] = dense.dense_backward(
-            np.ascontiguousarray(dout), self._cached(), self.params["weight"])
-        return dx
+    def backward(self, dout, cache, need_dx=True):
+        dx, dw, db = dense.dense_backward(np.ascontiguousarray(dout), cache, self.params["weight"])
+        return dx, {"weight": dw, "bias": db}
 
     def __repr__(self):
         o, d = self.params["weight"].shape
@@ -137,25 +167,28 @@ class Dense(Layer):
 class Dropout(Layer):
     """Inverted dropout with probability ``p``, active only when ``train=True``. See :mod:`minivgg.dropout`.
 
-    The mask comes from ``rng`` (a ``numpy.random.Generator``), so a seeded model
-    drops the same units on every run.
+    The mask is drawn from the ``rng`` passed to ``forward`` (a ``numpy.random.Generator``),
+    so a seeded training run drops the same units every time. cache: the mask, or None at
+    inference (the identity).
     """
 
-    def __init__(self, p, rng):
+    def __init__(self, p):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
-        self.rng = rng
 
-    def forward(self, x, train=False, keep=True):
-        mask = dropout.dropout_mask(x.shape, self.p, self.rng, x.dtype) if train and self.p > 0 else None
-        self.cache = (mask,) if keep else None        # mask None: inference, the identity
-        return x if mask is None else dropout.dropout_forward(x, mask)
+    def forward(self, x, train=False, rng=None):
+        if not (train and self.p > 0):
+            return x, None
+        if rng is None:
+            raise ValueError(f"{self.name or 'Dropout'}: train=True draws dropout masks; pass "
+                             f"rng=np.random.default_rng(seed) so that the run can be repeated")
+        mask = dropout.dropout_mask(x.shape, self.p, rng, x.dtype)
+        return dropout.dropout_forward(x, mask), mask
 
-    def backward(self, dout):
-        (mask,) = self._cached()
-        return dout if mask is None else dropout.dropout_backward(dout, mask)
+    def backward(self, dout, cache, need_dx=True):
+        return (dout if cache is None else dropout.dropout_backward(dout, cache)), {}
 
     def __repr__(self):
         return f"Dropout(p={self.p})"

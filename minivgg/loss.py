@@ -23,10 +23,15 @@ import numpy as np
 
 
 def softmax(logits):
-    """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow. (N, K) -> (N, K)."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow. (N, K) -> (N, K).
+
+    Non-finite logits (an overflowing model) give NaN rows without a warning; callers
+    check the result and name the model (:func:`minivgg.predict.check_finite_output`).
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = logits - logits.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
 
 
 def softmax_cross_entropy(logits, y, weight=None):

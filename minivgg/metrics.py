@@ -12,8 +12,6 @@ For a binary problem with a chosen positive class (RA)::
 A ratio whose denominator is zero is reported as NaN (``null`` in JSON), not 0.
 """
 
-import json
-
 import numpy as np
 
 from .atomic import atomic_write
@@ -110,20 +108,6 @@ def summarise_folds(fold_results):
         out[name] = {"mean": float(v.mean()) if v.size else float("nan"),
                      "sd": float(v.std(ddof=1)) if v.size > 1 else float("nan")}
     return out
-
-
-def write_json(path, obj):
-    """JSON with NaN written as null, atomically."""
-    def clean(o):
-        if isinstance(o, float) and not np.isfinite(o):
-            return None
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        return o
-    with atomic_write(path, "w") as f:
-        json.dump(clean(obj), f, indent=2)
 
 
 # ---------------------------------------------------------------- figures (Figures 4 and 5)

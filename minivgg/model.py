@@ -19,9 +19,40 @@ import numpy as np
 
 from .layers import Conv3x3, Dense, Dropout, Flatten, MaxPool2x2, ReLU
 from .loss import softmax
+from .preprocess import preprocessing_settings
 
 PAPER_CHANNELS = (64, 128, 256, 256, 512, 512, 512, 512)
 CONVS_PER_BLOCK = (1, 1, 2, 2, 2)
+
+
+class Tape:
+    """What one forward pass keeps for its backward pass; it belongs to the caller.
+
+    ``model.forward(x, tape=tape)`` fills it, ``model.backward(dlogits, tape)`` reads it.
+    Nothing of a call is ever stored on the model or its layers, so threads that share
+    one model each use their own tape and cannot see each other's activations.
+
+    Parameters
+    ----------
+    watch : iterable of str
+        Layer names whose outputs (and, after ``backward``, the gradients reaching those
+        outputs) are kept: Grad-CAM watches the last conv block, the layers view each block.
+    keep_caches : bool
+        False records only the watched outputs (inference that needs no backward pass).
+
+    Attributes
+    ----------
+    caches : dict, layer name -> that layer's cache (see :mod:`minivgg.layers`)
+    outputs : dict, watched layer name -> its output
+    output_grads : dict, watched layer name -> dL/d(its output), filled by ``backward``
+    """
+
+    def __init__(self, watch=(), keep_caches=True):
+        self.watch = frozenset(watch)
+        self.keep_caches = keep_caches
+        self.caches = {}
+        self.outputs = {}
+        self.output_grads = {}
 
 
 class VGG8:
@@ -40,11 +71,15 @@ class VGG8:
     dropout : float
         Dropout probability in the classifier.
     seed : int
-        Seeds the weight initialisation and the dropout masks.
+        Seeds the weight initialisation.
     dtype : numpy dtype
         float32 (default) or float64 (for gradient checks).
     class_names : sequence of str, optional
         One name per class; stored in model files.
+
+    The model holds only its weights and settings. Inference (``forward`` without a tape,
+    ``infer``, ``predict_proba``) writes nothing, so one model serves many threads;
+    training changes the weights, through the optimiser, and nothing else.
 
     Examples
     --------
@@ -63,6 +98,8 @@ class VGG8:
             raise ValueError(f"image_size must be a positive multiple of 32 (five 2x2 poolings), got {image_size}")
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        if int(hidden) != hidden or hidden < 1:
+            raise ValueError(f"hidden must be a positive integer, got {hidden}")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -71,10 +108,13 @@ class VGG8:
         self.class_names = list(class_names) if class_names is not None else [f"class_{i}" for i in range(num_classes)]
         if len(self.class_names) != num_classes:
             raise ValueError(f"{len(self.class_names)} class names given for {num_classes} classes")
-        self.preprocessing = {}     # filled by the data pipeline; saved with the model
+        # How images become inputs (saved with the model, reused at prediction time); the
+        # paper's pipeline by default, replaced by the data pipeline's settings in training.
+        self.preprocessing = preprocessing_settings(self.config["image_size"])
+        self.extra = {}             # free-form JSON metadata of a model file
+        self.source = None          # the file it was loaded from, for messages
 
         init_rng = np.random.default_rng([seed, 0])
-        self.dropout_rng = np.random.default_rng([seed, 1])
         self.layers = []            # [(name, layer)] in forward order
         index, in_ch, conv_iter = 0, 3, iter(channels)
         for n_convs in CONVS_PER_BLOCK:
@@ -89,19 +129,14 @@ class VGG8:
         flat = in_ch * (image_size // 32) ** 2
         self._add("classifier.0", Dense(flat, hidden, init_rng, self.dtype))
         self._add("classifier.1", ReLU())
-        self._add("classifier.2", Dropout(dropout, self.dropout_rng))
+        self._add("classifier.2", Dropout(dropout))
         self._add("classifier.3", Dense(hidden, hidden, init_rng, self.dtype))
         self._add("classifier.4", ReLU())
-        self._add("classifier.5", Dropout(dropout, self.dropout_rng))
+        self._add("classifier.5", Dropout(dropout))
         self._add("classifier.6", Dense(hidden, num_classes, init_rng, self.dtype))
 
-        # Explanations read a layer's output and the gradient reaching it: name the
-        # layers in ``watch`` and both are kept after forward/backward.
-        self.watch = set()
-        self.watched_outputs = {}
-        self.watched_grads = {}
-
     def _add(self, name, layer):
+        layer.name = name
         self.layers.append((name, layer))
 
     def __getitem__(self, name):
@@ -110,6 +145,10 @@ class VGG8:
             if n == name:
                 return layer
         raise KeyError(f"no layer named {name!r}; layers: {', '.join(n for n, _ in self.layers)}")
+
+    @property
+    def layer_names(self):
+        return [n for n, _ in self.layers]
 
     @property
     def conv_layer_names(self):
@@ -132,43 +171,51 @@ class VGG8:
         if not isinstance(x, np.ndarray):
             raise ValueError(f"expected a numpy array of shape (N, 3, {s}, {s}), got {type(x).__name__}")
         if x.ndim != 4 or x.shape[1:] != (3, s, s) or x.shape[0] < 1:
-            raise ValueError(f"expected input of shape (N, 3, {s}, {s}) with N >= 1, got {x.shape}")
+            hint = " (one image? use x[None] to add the batch axis)" if x.shape == (3, s, s) else ""
+            raise ValueError(f"expected input of shape (N, 3, {s}, {s}) with N >= 1, got {x.shape}{hint}")
         if x.dtype != self.dtype:
             raise ValueError(f"expected {self.dtype} input for this {self.dtype} model, got {x.dtype} "
                              f"(convert with x.astype(np.{self.dtype}))")
 
-    def forward(self, x, train=False, keep=True):
+    def forward(self, x, train=False, tape=None, rng=None):
         """Class scores (logits) for a batch.
 
         Parameters
         ----------
         x : ndarray, shape (N, 3, S, S), the model's dtype
         train : bool
-            Dropout is active only when True.
-        keep : bool
-            Keep what ``backward`` needs. ``keep=False`` is for inference: intermediate
-            activations are freed as soon as the next layer has used them.
+            Dropout is active only when True (it then needs ``rng``).
+        tape : Tape, optional
+            Records what ``backward`` needs (and the watched outputs). Without a tape
+            nothing is kept: each activation is freed once the next layer has used it.
+        rng : numpy.random.Generator, optional
+            Draws the dropout masks when ``train`` is True.
 
         Returns
         -------
         logits : ndarray, shape (N, num_classes)
         """
         self.check_input(x)
-        self.watched_outputs = {}
+        if tape is not None:
+            unknown = tape.watch - set(self.layer_names)
+            if unknown:
+                self[sorted(unknown)[0]]                    # KeyError naming the valid layers
         for name, layer in self.layers:
-            x = layer.forward(x, train=train, keep=keep)
-            if name in self.watch:
-                self.watched_outputs[name] = x
+            x, cache = layer.forward(x, train=train, rng=rng)
+            if tape is not None:
+                if tape.keep_caches:
+                    tape.caches[name] = cache
+                if name in tape.watch:
+                    tape.outputs[name] = x
         return x
 
-    def backward(self, dlogits, need_input_grad=True, stop_at=None):
-        """Backpropagate ``dL/dlogits`` through the network after a ``forward(keep=True)``.
-
-        Fills the gradients of every layer it passes (read them with :meth:`grads`).
+    def backward(self, dlogits, tape, need_input_grad=True, stop_at=None):
+        """Backpropagate ``dL/dlogits`` through the forward pass recorded on ``tape``.
 
         Parameters
         ----------
         dlogits : ndarray, shape (N, num_classes)
+        tape : Tape, filled by ``forward(x, tape=tape)``
         need_input_grad : bool
             Training does not need ``dL/dx`` for the image; skipping it saves time.
         stop_at : str, optional
@@ -179,41 +226,68 @@ class VGG8:
         -------
         dx : ndarray, shape (N, 3, S, S), or None when ``need_input_grad`` is False;
             with ``stop_at``, the gradient at that layer's output.
+        grads : dict, parameter name (``features.0.weight`` ...) -> gradient, for every
+            layer the pass went through (same keys and shapes as :meth:`parameters`).
         """
         if stop_at is not None:
             self[stop_at]                       # raises KeyError naming the valid layers
-        first_conv = self.layers[0][1]
-        first_conv.need_input_grad = need_input_grad
-        self.watched_grads = {}
+        if len(tape.caches) != len(self.layers):
+            raise ValueError("backward needs the tape of a complete forward pass of this model: "
+                             "tape = Tape(); model.forward(x, tape=tape); model.backward(dlogits, tape)")
+        grads = {}
         grad = np.asarray(dlogits, dtype=self.dtype)
+        first = self.layers[0][0]
         for name, layer in reversed(self.layers):
-            if name in self.watch:
-                self.watched_grads[name] = grad
+            if name in tape.watch:
+                tape.output_grads[name] = grad
             if name == stop_at:
-                return grad
-            grad = layer.backward(grad)
-        return grad
+                return grad, grads
+            grad, layer_grads = layer.backward(grad, tape.caches[name],
+                                               need_dx=need_input_grad or name != first)
+            for key, g in layer_grads.items():
+                grads[f"{name}.{key}"] = g
+        return grad, grads
 
-    def predict_proba(self, x, batch_size=16):
+    def infer(self, x, batch_size=32, capture=()):
+        """Logits for any number of images, in batches, inference mode (no dropout).
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, 3, S, S)
+        batch_size : int
+            Images per forward pass; bounds the memory.
+        capture : iterable of str
+            Layer names whose outputs are returned too (e.g. ``"classifier.4"``, the
+            penultimate features).
+
+        Returns
+        -------
+        logits : ndarray, shape (N, num_classes), float64
+        captured : dict name -> ndarray (N, ...), only when ``capture`` names layers
+        """
+        if int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        capture = tuple(capture)
+        logits, captured = [], {name: [] for name in capture}
+        for i in range(0, len(x), batch_size):
+            tape = Tape(watch=capture, keep_caches=False) if capture else None
+            logits.append(self.forward(x[i:i + batch_size], tape=tape).astype(np.float64))
+            for name in capture:
+                captured[name].append(tape.outputs[name])
+        logits = np.concatenate(logits) if logits else np.zeros((0, self.num_classes))
+        if not capture:
+            return logits
+        return logits, {name: np.concatenate(v) for name, v in captured.items()}
+
+    def predict_proba(self, x, batch_size=32):
         """Softmax probabilities, (N, 3, S, S) -> (N, num_classes), in batches, inference mode."""
-        return np.concatenate([softmax(self.forward(x[i:i + batch_size], keep=False).astype(np.float64))
-                               for i in range(0, len(x), batch_size)])
+        return softmax(self.infer(x, batch_size))
 
     # ------------------------------------------------------------------ parameters
 
     def parameters(self):
         """Live parameter arrays by PyTorch name (``features.0.weight`` ...). Optimisers update these."""
         return {f"{name}.{key}": value for name, layer in self.layers for key, value in layer.params.items()}
-
-    def grads(self):
-        """Gradients from the last ``backward``, same keys as :meth:`parameters`."""
-        out = {}
-        for name, layer in self.layers:
-            for key in layer.params:
-                if key not in layer.gradients:
-                    raise RuntimeError("no gradients yet: call forward(x) and backward(dlogits) first")
-                out[f"{name}.{key}"] = layer.gradients[key]
-        return out
 
     def state_dict(self):
         """A copy of every parameter, keyed and shaped exactly as torchvision-style VGG's ``state_dict``."""
@@ -239,17 +313,6 @@ class VGG8:
 
     def num_parameters(self):
         return sum(p.size for p in self.parameters().values())
-
-    def save(self, path, extra=None):
-        """Write this model to ``path`` (one ``.npz``, atomically). See :mod:`minivgg.modelfile`."""
-        from .modelfile import save_model
-        save_model(self, path, extra=extra)
-
-    @classmethod
-    def load(cls, path):
-        """Read a model written by :meth:`save`. See :mod:`minivgg.modelfile`."""
-        from .modelfile import load_model
-        return load_model(path)
 
     def __repr__(self):
         c = self.config

@@ -7,20 +7,38 @@ Layout of the archive::
 
 The metadata says how to rebuild the network (``config``), what the classes are
 called, how images were preprocessed for training (reused at prediction time), and
-which minivgg wrote it. Files are read with ``allow_pickle=False``: an archive
-holding object arrays is refused, never unpickled.
+which minivgg wrote it.
+
+A model file may come from anywhere, so it is read defensively, in this order, and
+refused with a one-line :class:`ModelFileError` at the first problem:
+
+1. it must be a zip archive of ``.npy`` members (``np.load`` is never given a chance
+   to unpickle anything: ``allow_pickle=False``, and object arrays are refused);
+2. the metadata record (at most :data:`MAX_META_BYTES`) must be valid JSON and pass
+   :func:`validate_meta`: every field has the right type and lies within
+   :data:`LIMITS`, so that ``num_classes: 1e9`` is refused before any allocation;
+3. every array's ``.npy`` header (dtype and shape) and its uncompressed size in the zip
+   directory must be exactly what the validated metadata implies, *before* the array is
+   read: a zip bomb is refused without being decompressed;
+4. the weights must be finite.
 """
 
 import json
 import zipfile
 
 import numpy as np
+import pywt
 
+from . import __version__
 from .atomic import atomic_write
+from .files import input_problem, json_safe
+from .model import CONVS_PER_BLOCK, VGG8
 
 FORMAT = "minivgg-model"
 FORMAT_VERSION = 1
 META_KEY = "__meta__"
+MAX_META_BYTES = 4 * 2 ** 20
+LIMITS = {"num_classes": 1000, "channels": 4096, "hidden": 65536, "image_size": 1024, "parameters": 300_000_000}
 
 
 class ModelFileError(ValueError):
@@ -30,70 +48,245 @@ class ModelFileError(ValueError):
 def write_npz(path, arrays, meta):
     """Write ``arrays`` (name -> ndarray) and the JSON-able ``meta`` to ``path`` atomically."""
     payload = dict(arrays)
-    payload[META_KEY] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    payload[META_KEY] = np.frombuffer(json.dumps(json_safe(meta), sort_keys=True, allow_nan=False).encode("utf-8"),
+                                      dtype=np.uint8)
     with atomic_write(path) as f:
         np.savez(f, **payload)
 
 
-def read_npz(path, expected_format):
-    """Read an archive written by :func:`write_npz`; returns ``(arrays, meta)``.
+# ---------------------------------------------------------------------------- validation
 
-    Raises :class:`ModelFileError` for a missing, truncated, corrupt or foreign file,
-    one holding object arrays, or one whose ``meta["format"]`` is not ``expected_format``.
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _require(ok, what):
+    if not ok:
+        raise ValueError(what)
+
+
+def _int_in(d, key, lo, hi):
+    v = d.get(key)
+    _require(_is_int(v) and lo <= v <= hi, f"{key} must be an integer in [{lo}, {hi}], got {v!r}")
+    return v
+
+
+def validate_config(config):
+    """Check a ``config`` record (see :class:`minivgg.model.VGG8`); raises ``ValueError`` naming the field."""
+    _require(isinstance(config, dict), f"config must be an object, got {type(config).__name__}")
+    _int_in(config, "num_classes", 2, LIMITS["num_classes"])
+    ch = config.get("channels")
+    _require(isinstance(ch, list) and len(ch) == 8 and all(_is_int(c) and 1 <= c <= LIMITS["channels"] for c in ch),
+             f"channels must be 8 integers in [1, {LIMITS['channels']}], got {ch!r}")
+    _int_in(config, "hidden", 1, LIMITS["hidden"])
+    size = _int_in(config, "image_size", 32, LIMITS["image_size"])
+    _require(size % 32 == 0, f"image_size must be a multiple of 32, got {size}")
+    p = config.get("dropout", 0.0)
+    _require(_is_number(p) and 0 <= p < 1, f"dropout must be a number in [0, 1), got {p!r}")
+    _require(_is_int(config.get("seed", 0)), f"seed must be an integer, got {config.get('seed')!r}")
+    n = parameter_count(config)
+    _require(n <= LIMITS["parameters"], f"the network would have {n:,} parameters (limit {LIMITS['parameters']:,})")
+
+
+def validate_preprocessing(settings, image_size):
+    """Check a ``preprocessing`` record (see :mod:`minivgg.preprocess`); raises ``ValueError``."""
+    _require(isinstance(settings, dict) and settings, "preprocessing settings are missing")
+    crop = _int_in(settings, "crop", 32, LIMITS["image_size"])
+    _require(crop == image_size, f"preprocessing crop {crop} differs from the network's image_size {image_size}")
+    _int_in(settings, "resize", crop, 4 * LIMITS["image_size"])
+    wavelet = settings.get("wavelet")
+    _require(wavelet is None or (isinstance(wavelet, str) and wavelet in pywt.wavelist(kind="discrete")),
+             f"wavelet must be null or a discrete PyWavelets wavelet name, got {wavelet!r}")
+    if wavelet is not None:
+        _int_in(settings, "wavelet_levels", 1, 8)
+    for key in ("mean", "std"):
+        v = settings.get(key)
+        _require(isinstance(v, list) and len(v) == 3 and all(_is_number(c) for c in v),
+                 f"{key} must be 3 finite numbers, got {v!r}")
+    _require(all(s > 0 for s in settings["std"]), f"std must be positive, got {settings['std']!r}")
+
+
+def validate_meta(meta, expected_format):
+    """Check the metadata of a model or checkpoint file; raises ``ValueError`` naming the field."""
+    _require(isinstance(meta, dict), "metadata is not a JSON object")
+    _require(meta.get("format") == expected_format, f"format is {meta.get('format')!r}, not {expected_format!r}")
+    version = meta.get("format_version")
+    _require(_is_int(version) and version >= 1, f"format_version must be a positive integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"written by a newer minivgg (format version {version}); upgrade minivgg")
+    _require(meta.get("architecture") == "VGG8", f"architecture is {meta.get('architecture')!r}, not 'VGG8'")
+    validate_config(meta.get("config"))
+    _require(meta.get("dtype") in ("float32", "float64"), f"dtype must be float32 or float64, got {meta.get('dtype')!r}")
+    names = meta.get("class_names")
+    n = meta["config"]["num_classes"]
+    _require(isinstance(names, list) and len(names) == n and all(isinstance(c, str) and c for c in names)
+             and len(set(names)) == n, f"class_names must be {n} distinct non-empty strings, got {names!r}")
+    validate_preprocessing(meta.get("preprocessing"), meta["config"]["image_size"])
+    _require(isinstance(meta.get("extra", {}), dict), "extra must be an object")
+
+
+def parameter_shapes(config):
+    """``{name: shape}`` of every parameter of the VGG8 that ``config`` describes (no allocation)."""
+    shapes, index, in_ch, conv_iter = {}, 0, 3, iter(config["channels"])
+    for n_convs in CONVS_PER_BLOCK:
+        for _ in range(n_convs):
+            out_ch = next(conv_iter)
+            shapes[f"features.{index}.weight"], shapes[f"features.{index}.bias"] = (out_ch, in_ch, 3, 3), (out_ch,)
+            index, in_ch = index + 2, out_ch
+        index += 1
+    flat, hidden = in_ch * (config["image_size"] // 32) ** 2, config["hidden"]
+    for name, (o, d) in (("classifier.0", (hidden, flat)), ("classifier.3", (hidden, hidden)),
+                         ("classifier.6", (config["num_classes"], hidden))):
+        shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (o, d), (o,)
+    return shapes
+
+
+def parameter_count(config):
+    return sum(int(np.prod(s)) for s in parameter_shapes(config).values())
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def _member_header(zf, info):
+    """dtype and shape from the ``.npy`` header of one zip member, reading only the header."""
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        return np.dtype(dtype), tuple(shape), f.tell()
+
+
+def read_npz(path, expected_format, array_specs, load_arrays=True):
+    """Read and check an archive written by :func:`write_npz`; returns ``(arrays, meta)``.
+
+    Parameters
+    ----------
+    path : path
+    expected_format : str, ``meta["format"]`` (a model or a checkpoint)
+    array_specs : callable ``meta -> {name: (dtype, shape)}``
+        Validates the metadata (raising ``ValueError``) and says exactly which arrays the
+        archive must hold; nothing is decompressed before this has passed.
+    load_arrays : bool
+        False checks the archive's directory and metadata only, and returns ``({}, meta)``.
+
+    Raises :class:`ModelFileError` naming the file and the problem.
     """
+    kind = "model" if expected_format == FORMAT else "checkpoint"
+    problem = input_problem(path)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a minivgg {kind} file (not an .npz archive)")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such file") from None
-    except ValueError as e:
-        reason = "it holds object arrays, which are never unpickled" if "pickle" in str(e) else str(e)
-        raise ModelFileError(f"{path}: not a valid {expected_format} file ({reason})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise ModelFileError(f"{path}: not a valid {expected_format} file (truncated or corrupt: {e})") from None
-    bad = [name for name, a in arrays.items() if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu"]
-    if bad:
-        raise ModelFileError(f"{path}: not a valid {expected_format} file (unreadable entries: {', '.join(bad)})")
-    if META_KEY not in arrays:
-        raise ModelFileError(f"{path}: not a {expected_format} file (no metadata record)")
+        with zipfile.ZipFile(path) as zf:
+            infos = {info.filename: info for info in zf.infolist()}
+            meta_info = infos.get(META_KEY + ".npy")
+            if meta_info is None:
+                raise ModelFileError(f"{path}: not a minivgg {kind} file (no metadata record)")
+            if meta_info.file_size > MAX_META_BYTES:
+                raise ModelFileError(f"{path}: metadata record of {meta_info.file_size:,} bytes is over the "
+                                     f"limit of {MAX_META_BYTES:,}")
+            meta = _read_meta(zf, meta_info, path)
+            try:
+                specs = array_specs(meta)
+            except ValueError as e:
+                raise ModelFileError(f"{path}: bad metadata: {e}") from None
+            names = {name[:-4] for name in infos if name.endswith(".npy")} - {META_KEY}
+            others = [name for name in infos if not name.endswith(".npy")]
+            missing, unexpected = sorted(set(specs) - names), sorted(names - set(specs)) + others
+            if missing or unexpected:
+                raise ModelFileError(f"{path}: arrays do not match the metadata (missing: {', '.join(missing) or '-'}; "
+                                     f"unexpected: {', '.join(unexpected) or '-'})")
+            arrays = {}
+            for name, (dtype, shape) in (specs.items() if load_arrays else ()):
+                arrays[name] = _read_member(zf, infos[name + ".npy"], name, np.dtype(dtype), tuple(shape), path)
+    except ModelFileError:
+        raise
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError, RuntimeError) as e:
+        raise ModelFileError(f"{path}: not a valid minivgg {kind} file (truncated or corrupt: {e})") from None
+    return arrays, meta
+
+
+def _read_meta(zf, info, path):
+    dtype, shape, offset = _member_header(zf, info)
+    if dtype.hasobject:
+        raise ModelFileError(f"{path}: the metadata record holds object arrays, which are never unpickled")
+    if dtype != np.uint8 or len(shape) != 1 or info.file_size != offset + shape[0]:
+        raise ModelFileError(f"{path}: corrupt metadata record (not a byte string)")
+    with zf.open(info) as f:
+        f.seek(offset)
+        raw = f.read(shape[0])
     try:
-        meta = json.loads(arrays.pop(META_KEY).tobytes().decode("utf-8"))
+        return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelFileError(f"{path}: corrupt metadata ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != expected_format:
-        raise ModelFileError(f"{path}: not a {expected_format} file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: written by a newer minivgg (format version {meta['format_version']}); upgrade minivgg")
-    return arrays, meta
+
+
+def _read_member(zf, info, name, dtype, shape, path):
+    got_dtype, got_shape, offset = _member_header(zf, info)
+    if got_dtype.hasobject:
+        raise ModelFileError(f"{path}: {name} holds object arrays, which are never unpickled")
+    if got_dtype != dtype or got_shape != shape:
+        raise ModelFileError(f"{path}: {name} is {got_dtype}{list(got_shape)}, expected {dtype}{list(shape)}")
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if info.file_size != offset + nbytes:       # the zip directory's uncompressed size, checked before reading
+        raise ModelFileError(f"{path}: {name} declares {info.file_size:,} uncompressed bytes, expected "
+                             f"{offset + nbytes:,}")
+    with zf.open(info) as f:
+        f.seek(offset)
+        data = f.read(nbytes)
+    if len(data) != nbytes:
+        raise ModelFileError(f"{path}: {name} is truncated")
+    return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+
+
+def model_array_specs(meta, expected_format=FORMAT):
+    """Validate model metadata and list the weight arrays it implies: ``{name: (dtype, shape)}``."""
+    validate_meta(meta, expected_format)
+    return {name: (meta["dtype"], shape) for name, shape in parameter_shapes(meta["config"]).items()}
+
+
+# ---------------------------------------------------------------------------- models
 
 
 def model_metadata(model, extra=None):
     """The JSON record stored beside a model's weights."""
-    from . import __version__
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "minivgg_version": __version__,
             "architecture": "VGG8", "config": model.config, "dtype": model.dtype.name,
-            "class_names": model.class_names, "preprocessing": model.preprocessing, "extra": extra or {}}
+            "class_names": model.class_names, "preprocessing": model.preprocessing,
+            "extra": model.extra if extra is None else extra}
 
 
 def save_model(model, path, extra=None):
-    """Write ``model`` to ``path`` atomically; ``extra`` (JSON-able) is stored as ``meta["extra"]``."""
+    """Write ``model`` to ``path`` atomically; ``extra`` (JSON-able; default ``model.extra``) goes in ``meta["extra"]``."""
     write_npz(path, model.state_dict(), model_metadata(model, extra))
 
 
 def model_from_arrays(arrays, meta, path):
-    """Rebuild a :class:`~minivgg.model.VGG8` from archive contents (shared with checkpoints)."""
-    from .model import VGG8
-    try:
-        model = VGG8(**meta["config"], dtype=meta.get("dtype", "float32"), class_names=meta["class_names"])
-        model.load_state_dict(arrays)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{path}: weights or metadata do not describe a VGG8 ({e})") from None
-    model.preprocessing = meta.get("preprocessing", {})
+    """Rebuild a :class:`~minivgg.model.VGG8` from checked archive contents (shared with checkpoints)."""
+    bad = [name for name, a in arrays.items() if not np.isfinite(a).all()]
+    if bad:
+        raise ModelFileError(f"{path}: non-finite weights (NaN or infinity) in {', '.join(bad)}")
+    model = VGG8(**meta["config"], dtype=meta["dtype"], class_names=meta["class_names"])
+    model.load_state_dict(arrays)
+    model.preprocessing = meta["preprocessing"]
     model.extra = meta.get("extra", {})
     return model
 
 
 def load_model(path):
-    """Read a model written by :func:`save_model`."""
-    arrays, meta = read_npz(path, FORMAT)
-    return model_from_arrays(arrays, meta, path)
+    """Read and check a model written by :func:`save_model`; raises :class:`ModelFileError`."""
+    arrays, meta = read_npz(path, FORMAT, model_array_specs)
+    model = model_from_arrays(arrays, meta, path)
+    model.source = str(path)
+    return model

@@ -10,12 +10,25 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .imageio import ImageError, load_image
+from .modelfile import ModelFileError
 from .preprocess import preprocess
 
 
 def load_for_model(path, model):
     """The model input (3, S, S) for the image at ``path``; raises :class:`ImageError`."""
     return preprocess(load_image(path), model.preprocessing)
+
+
+def check_finite_output(model, probs):
+    """Return ``probs``, or raise :class:`ModelFileError` naming the model when any is NaN or infinite.
+
+    A model whose weights overflow on some input gives NaN; that must never reach a
+    report (nor a JSON line, where ``NaN`` is not valid).
+    """
+    if not np.isfinite(probs).all():
+        raise ModelFileError(f"{model.source or 'the model'}: output is not finite (NaN or infinity); "
+                             f"the model is unusable on these inputs")
+    return probs
 
 
 def _load_or_error(path, model):
@@ -50,7 +63,7 @@ def predict_files(model, files, batch_size=16, workers=2):
             good = [j for j, r in enumerate(inputs) if not isinstance(r, ImageError)]
             results = list(inputs)
             if good:
-                probs = model.predict_proba(np.stack([inputs[j] for j in good]), batch_size)
+                probs = check_finite_output(model, model.predict_proba(np.stack([inputs[j] for j in good]), batch_size))
                 for j, p in zip(good, probs):
                     results[j] = p
             for f, r, x in zip(chunk, results, inputs):

@@ -100,6 +100,13 @@ def finish(gray_resized, settings):
     return ((x[None] - mean) / std).astype(np.float32)
 
 
+def to_display(x, settings):
+    """Undo the normalisation of a model input (3, S, S): the gray image (S, S) in [0, 1] it came from."""
+    mean = np.asarray(settings["mean"])[:, None, None]
+    std = np.asarray(settings["std"])[:, None, None]
+    return np.clip((x * std + mean).mean(axis=0), 0, 1)
+
+
 def preprocess(gray, settings):
     """A gray image of any size in [0, 1] -> the model's input, shape (3, S, S) float32."""
     return finish(resize(gray, settings["resize"]), settings)

@@ -7,7 +7,10 @@ and a checkpoint (weights, Adam moments, history) is written atomically, so:
 
 * ``--resume`` continues a killed run; because every random draw of epoch ``e``
   (shuffle, augmentation, dropout) comes from a generator seeded with ``(seed, e)``,
-  the resumed run reaches exactly the weights of an uninterrupted one;
+  the resumed run reaches exactly the weights of an uninterrupted one. That promise
+  holds only for the same settings, so a resume that names a different preset, seed,
+  batch size, learning rate, validation split, wavelet setting or data folder content is
+  refused, naming what differs (``--epochs`` may grow: later epochs do not change earlier ones);
 * Ctrl-C leaves the last completed epoch's checkpoint and exits cleanly;
 * a NaN or infinite loss stops the run with a message; the checkpoint on disk is
   the last good epoch.
@@ -22,6 +25,8 @@ classifier) turns it off: on 400 phantoms with 0.5 it was still at chance after 
 epochs, while without it the validation AUC passed 0.95 by epoch 14.
 """
 
+import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -30,10 +35,12 @@ import numpy as np
 
 from .datasets import FolderDataset, stratified_kfold, stratified_split
 from .loss import softmax_cross_entropy
-from .metrics import binary_metrics, evaluate_predictions, plot_learning_curves, summarise_folds, write_json
+from .metrics import binary_metrics, evaluate_predictions, plot_learning_curves, summarise_folds
 from .model import PAPER_CHANNELS, VGG8
-from .modelfile import model_from_arrays, model_metadata, read_npz, write_npz
+from .modelfile import model_array_specs, model_from_arrays, model_metadata, read_npz, save_model, write_npz
+from .model import Tape
 from .optim import Adam
+from .files import json_safe, prepare_output_dir, write_json
 from .preprocess import preprocessing_settings
 
 PRESETS = {
@@ -49,12 +56,16 @@ class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the loss is no longer finite)."""
 
 
+class ResumeError(ValueError):
+    """``--resume`` asked for settings that differ from the checkpoint's (a usage error)."""
+
+
 class Progress:
     """A one-line progress bar on stderr (redrawn in a terminal, plain lines otherwise)."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
 
     def batch(self, epoch, epochs, done, total, loss, acc, started):
         if not self.tty:
@@ -99,8 +110,19 @@ def save_checkpoint(path, model, opt, state):
     write_npz(path, arrays, meta)
 
 
+def _checkpoint_specs(meta):
+    """The arrays a checkpoint holds: the model's weights and Adam's two moments of each."""
+    specs = model_array_specs(meta, CHECKPOINT_FORMAT)
+    for key in ("adam_t", "adam_lr"):
+        if not isinstance(meta.get(key), (int, float)) or isinstance(meta.get(key), bool):
+            raise ValueError(f"{key} must be a number, got {meta.get(key)!r}")
+    if not isinstance(meta.get("training"), dict):
+        raise ValueError("training state is missing")
+    return {**specs, **{f"adam.{moment}.{name}": spec for name, spec in specs.items() for moment in "mv"}}
+
+
 def load_checkpoint(path):
-    arrays, meta = read_npz(path, CHECKPOINT_FORMAT)
+    arrays, meta = read_npz(path, CHECKPOINT_FORMAT, _checkpoint_specs)
     adam = {k[len("adam."):]: arrays.pop(k) for k in list(arrays) if k.startswith("adam.")}
     model = model_from_arrays(arrays, meta, path)
     opt = Adam(model.parameters(), lr=meta["adam_lr"])
@@ -108,23 +130,39 @@ def load_checkpoint(path):
     return model, opt, meta["training"]
 
 
+def file_list_hash(dataset, indices):
+    """SHA-256 of the sorted ``class/file name`` list of ``dataset[indices]``: which images a model saw."""
+    names = sorted(f"{dataset.class_names[dataset.labels[i]]}/{dataset.paths[i].name}" for i in indices)
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
+
+
 def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_size=None, lr=None, seed=0,
-        resume=False, progress=None):
+        resume=False, progress=None, options=None):
     """Train a VGG8 on ``dataset[train_idx]``, scoring ``dataset[val_idx]`` each epoch.
 
     Writes ``out/checkpoint.npz`` every epoch, and ``out/model.npz`` and
-    ``out/history.json`` at the end. Returns ``(model, history)``.
+    ``out/history.json`` at the end. With ``resume``, continues from ``out/checkpoint.npz``
+    when there is one, after checking that every setting that shapes the weights is the
+    checkpoint's (:class:`ResumeError` names those that are not). ``options`` are further
+    JSON-able run settings to record and check the same way. Returns ``(model, history)``.
     """
     cfg = PRESETS[preset] if isinstance(preset, str) else preset
     epochs = epochs or cfg["epochs"]
     batch_size = batch_size or cfg["batch_size"]
     lr = lr or cfg["lr"]
-    out = Path(out)
+    out = prepare_output_dir(out)
     ckpt = out / "checkpoint.npz"
     progress = progress or Progress()
     weights = class_weights(dataset.labels[train_idx], len(dataset.class_names))
+    run = {"preset": preset if isinstance(preset, str) else "custom",
+           "architecture": {k: cfg[k] for k in ("channels", "hidden", "image_size", "dropout") if k in cfg},
+           "seed": seed, "batch_size": batch_size, "lr": lr, "preprocessing": dataset.settings,
+           "train_files": file_list_hash(dataset, train_idx), "val_files": file_list_hash(dataset, val_idx),
+           **(options or {})}
+    run = json.loads(json.dumps(json_safe(run)))            # as the checkpoint will hold it (lists, not tuples)
     if resume and ckpt.exists():
         model, opt, state = load_checkpoint(ckpt)
+        check_resume(ckpt, state.get("run", {}), run)
         history, start = state["history"], state["epoch"] + 1
         progress.line(f"resuming from {ckpt} after epoch {state['epoch']}")
     else:
@@ -138,19 +176,20 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
         # Every draw of this epoch comes from (seed, epoch): a resumed run repeats it exactly.
         order = _epoch_rng(seed, epoch, 0).permutation(train_idx)
         aug_rng = _epoch_rng(seed, epoch, 1)
-        model.dropout_rng.bit_generator.state = _epoch_rng(seed, epoch, 2).bit_generator.state
+        dropout_rng = _epoch_rng(seed, epoch, 2)
         started = time.perf_counter()
         losses, correct, seen = [], 0, 0
         for b in range(0, len(order), batch_size):
             x, y = dataset.batch(order[b:b + batch_size], aug_rng)
-            logits = model.forward(x, train=True)
+            tape = Tape()
+            logits = model.forward(x, train=True, tape=tape, rng=dropout_rng)
             loss, dlogits = softmax_cross_entropy(logits, y, weights)
             if not np.isfinite(loss):
                 where = f"last good checkpoint: {ckpt}" if ckpt.exists() else "no checkpoint was written yet"
                 raise TrainingError(f"loss became {loss} at epoch {epoch}, batch {b // batch_size + 1}; "
                                     f"try a smaller --lr ({where})")
-            model.backward(dlogits, need_input_grad=False)
-            opt.step(model.grads())
+            _, grads = model.backward(dlogits, tape, need_input_grad=False)
+            opt.step(grads)
             losses.append(loss * len(y))
             correct += int((logits.argmax(axis=1) == y).sum())
             seen += len(y)
@@ -166,13 +205,35 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
                 record["val_auc"] = binary_metrics(yv, probs[:, 1], 1)["auc"]
         history.append(record)
         progress.line(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
-        save_checkpoint(ckpt, model, opt, {"epoch": epoch, "history": history, "seed": seed,
-                                           "epochs": epochs, "batch_size": batch_size})
-    model.save(out / "model.npz", extra={"history": history, "preset": preset if isinstance(preset, str) else "custom",
-                                         "seed": seed})
+        save_checkpoint(ckpt, model, opt, {"epoch": epoch, "epochs": epochs, "history": history, "run": run})
+    model.extra = {"history": history, "preset": preset if isinstance(preset, str) else "custom", "seed": seed}
+    save_model(model, out / "model.npz")
     write_json(out / "history.json", history)
     plot_learning_curves(history, out / "learning_curves.png")
     return model, history
+
+
+RESUME_FLAGS = {"preset": "--preset", "architecture": "--preset", "seed": "--seed", "batch_size": "--batch-size",
+                "lr": "--lr", "preprocessing": "--no-wavelet", "val_fraction": "--val-fraction",
+                "train_files": "--data (the training images)", "val_files": "--data (the validation images)"}
+
+
+def check_resume(ckpt, stored, current):
+    """Raise :class:`ResumeError` naming every setting of ``current`` that differs from the checkpoint's."""
+    differ = [key for key in current if key in stored and stored[key] != current[key]]
+    if differ:
+        shown = [f"{RESUME_FLAGS.get(k, k)}: {stored[k]!r} in the checkpoint, {current[k]!r} now"
+                 for k in differ if not k.endswith("_files")]
+        shown += [f"{RESUME_FLAGS[k]} differ from the checkpoint's" for k in differ if k.endswith("_files")]
+        raise ResumeError(f"{ckpt}: cannot resume with different settings ({'; '.join(shown)}); "
+                          f"leave those options out to continue the run, or train into a new --out")
+
+
+def stored_run(ckpt):
+    """The settings a checkpoint's run was started with, or None when there is no checkpoint."""
+    if not Path(ckpt).exists():
+        return None
+    return read_npz(ckpt, CHECKPOINT_FORMAT, _checkpoint_specs, load_arrays=False)[1]["training"].get("run")
 
 
 def load_folder(data, preset, wavelet, progress):
@@ -184,22 +245,42 @@ def load_folder(data, preset, wavelet, progress):
     return dataset
 
 
-def train_command(data, out, preset="small", epochs=None, batch_size=None, lr=None, seed=0, val_fraction=0.2,
-                  resume=False, wavelet=True, progress=None):
-    """Load ``data``, split off a stratified validation set, train; returns (model, history)."""
+def train_command(data, out, preset=None, epochs=None, batch_size=None, lr=None, seed=None, val_fraction=None,
+                  resume=False, wavelet=None, progress=None):
+    """Load ``data``, split off a stratified validation set, train; returns (model, history).
+
+    Options left as None take their defaults (preset ``small``, seed 0, validation
+    fraction 0.2, wavelet on, the preset's epochs, batch size and learning rate), or, when
+    resuming, the checkpoint's values; an option given with another value than the
+    checkpoint's is refused (:class:`ResumeError`).
+    """
     progress = progress or Progress()
+    out = prepare_output_dir(out)
+    run = stored_run(out / "checkpoint.npz") if resume else None
+    if resume and run is None:
+        progress.line(f"no checkpoint in {out}: starting a new run")
+    given = run or {}
+    preset = preset or given.get("preset", "small")
+    if preset not in PRESETS:
+        raise ResumeError(f"{out / 'checkpoint.npz'}: the checkpoint's preset {preset!r} is not one of {sorted(PRESETS)}")
+    seed = given.get("seed", 0) if seed is None else seed
+    val_fraction = given.get("val_fraction", 0.2) if val_fraction is None else val_fraction
+    if wavelet is None:
+        wavelet = given.get("preprocessing", {}).get("wavelet", "sym8") is not None
     dataset = load_folder(data, preset, wavelet, progress)
     train_idx, val_idx = stratified_split(dataset.labels, val_fraction, seed) if val_fraction else \
         (np.arange(len(dataset)), np.array([], dtype=np.int64))
     counts = ", ".join(f"{n} {c}" for c, n in zip(dataset.class_names, dataset.class_counts()))
     progress.line(f"{data}: {len(dataset)} images ({counts}); training on {len(train_idx)}, validating on {len(val_idx)}")
-    return fit(dataset, train_idx, val_idx, out, preset, epochs, batch_size, lr, seed, resume, progress)
+    return fit(dataset, train_idx, val_idx, out, preset, epochs, batch_size or given.get("batch_size"),
+               lr or given.get("lr"), seed, resume, progress, options={"val_fraction": val_fraction})
 
 
 def cross_validate(data, out, k=5, preset="small", epochs=None, batch_size=None, lr=None, seed=0,
                    positive=None, wavelet=True, progress=None):
     """Stratified k-fold cross-validation; writes ``out/cv.json`` and returns it."""
     progress = progress or Progress()
+    prepare_output_dir(out)
     dataset = load_folder(data, preset, wavelet, progress)
     positive = positive or dataset.class_names[-1]
     folds = []

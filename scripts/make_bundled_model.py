@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from minivgg.datasets import FolderDataset
-from minivgg.metrics import evaluate_predictions, write_json
-from minivgg.modelfile import load_model
+from minivgg.files import write_json
+from minivgg.metrics import evaluate_predictions
+from minivgg.modelfile import load_model, save_model
 from minivgg.phantoms import write_phantoms
 from minivgg.training import predict_dataset, train_command
 
@@ -39,9 +40,9 @@ def main():
     write_json(work / "test_metrics.json", metrics)
     DATA.mkdir(exist_ok=True)
     keep = {k: metrics[k] for k in ("accuracy", "sensitivity", "specificity", "precision", "auc", "ci95", "n")}
-    model.save(DATA / "model.npz", extra={**model.extra, "test_metrics": keep,
-                                          "trained_on": "400 phantoms, seed 0; tested on 200, seed 1",
-                                          "reproduce": "python scripts/make_bundled_model.py"})
+    model.extra = {**model.extra, "test_metrics": keep, "trained_on": "400 phantoms, seed 0; tested on 200, seed 1",
+                   "reproduce": "python scripts/make_bundled_model.py"}
+    save_model(model, DATA / "model.npz")
     samples = DATA / "samples"
     shutil.rmtree(samples, ignore_errors=True)
     for cls in model.class_names:

@@ -15,3 +15,9 @@ def rng():
 def tiny64():
     """A float64 VGG8 small enough for finite differences over every layer."""
     return VGG8(**TINY, dtype=np.float64, seed=3)
+
+
+@pytest.fixture
+def torch():
+    """PyTorch, the reference oracle of some tests; only the tests that take it skip without it."""
+    return pytest.importorskip("torch", reason="PyTorch is this test's reference oracle; pip install torch==2.13.0")

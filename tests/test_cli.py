@@ -46,7 +46,9 @@ def test_explain_writes_heatmaps(tmp_path, capsys):
     assert np.load(out / f"{stem}_shap.npy").shape == (128, 128)
     assert str(out / f"{stem}_explain.png") in capsys.readouterr().out
     assert main(["explain", str(ra), "--out", str(out), "--target", "Gout"]) == 2
-    assert main(["explain", str(ra), "--out", str(out), "--baseline", "grey"]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", str(ra), "--out", str(out), "--baseline", "grey"])
+    assert exit_info.value.code == 2
     assert not list(out.glob(".*tmp"))                 # no temporary files left behind
 
 

@@ -6,9 +6,9 @@ from math import factorial
 import numpy as np
 import pytest
 
-from explain import GradCAM, KernelSHAP, grid_regions, superpixels, upsample_bilinear
-from explain.kernelshap import explain_function
-from minivgg import VGG8
+from minivgg.explain import GradCAM, KernelSHAP, grid_regions, superpixels, upsample_bilinear
+from minivgg.explain.kernelshap import explain_function
+from minivgg import VGG8, softmax
 from tests.conftest import TINY
 
 
@@ -109,23 +109,24 @@ def test_upsampling_matches_half_pixel_convention():
 
 
 def test_gradcam_reports_empty_maps(rng):
-    model = VGG8(**TINY, seed=0)
-    result = GradCAM(model)(rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
-    assert result.raw.shape == (2, 32, 32) and result.layer == "features.19"
-    for i in range(2):
-        if result.empty[i]:
-            assert not result.normalized[i].any() and result.warnings
-        else:
-            assert result.normalized[i].max() == pytest.approx(1)
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    dead = VGG8(**TINY, seed=0)
+    dead["features.18"].params["weight"][...] = 0
+    dead["features.18"].params["bias"][...] = -1          # the last ReLU outputs 0 everywhere
+    result = GradCAM(dead)(x)
+    assert result.empty.all() and not result.normalized.any()
+    assert len(result.warnings) == 2 and "zero everywhere" in result.warnings[0]
+    live = next(r for r in (GradCAM(VGG8(**TINY, seed=s))(x) for s in range(20)) if not r.empty.any())
+    assert live.raw.shape == (2, 32, 32) and live.layer == "features.19" and not live.warnings
+    np.testing.assert_allclose(live.normalized.reshape(2, -1).max(axis=1), 1)
     with pytest.raises(KeyError, match="no layer named"):
-        GradCAM(model, layer="features.99")
-
-
-torch = pytest.importorskip("torch", reason="PyTorch autograd is the Grad-CAM oracle; pip install torch==2.13.0")
+        GradCAM(dead, layer="features.99")
+    with pytest.raises(ValueError, match=r"target must be a class index in \[0, 2\)"):
+        GradCAM(dead)(x, target=5)
 
 
 @pytest.mark.parametrize("layer,target", [(None, None), ("features.18", 0), ("features.13", 1)])
-def test_gradcam_equals_pytorch_autograd(rng, layer, target):
+def test_gradcam_equals_pytorch_autograd(rng, torch, layer, target):
     from tests.torch_reference import torch_vgg8
     ours = VGG8(channels=(4, 6, 8, 8, 8, 8, 8, 8), hidden=16, image_size=64, dtype=np.float64, seed=1)
     theirs = torch_vgg8(ours).eval()
@@ -154,13 +155,13 @@ class PatchModel:
     """A stand-in model whose class-1 logit is 10 x the mean of the top-left 8x8 patch."""
     dtype = np.float64
 
-    def forward(self, x, keep=False):
+    def predict_proba(self, x, batch_size=32):
         score = 10 * x[:, :, :8, :8].mean(axis=(1, 2, 3))
-        return np.stack([np.zeros_like(score), score], axis=1)
+        return softmax(np.stack([np.zeros_like(score), score], axis=1))
 
 
 def test_deletion_and_insertion_reward_a_faithful_map():
-    from explain.checks import deletion_insertion
+    from minivgg.explain.checks import deletion_insertion
     image = np.zeros((3, 32, 32))
     image[:, :8, :8] = 1.0
     right = np.zeros((32, 32))
@@ -172,7 +173,7 @@ def test_deletion_and_insertion_reward_a_faithful_map():
 
 
 def test_pointing_game_and_mass():
-    from explain.checks import mass_on_lesions, mask_for_model, pointing_game
+    from minivgg.explain.checks import mass_on_lesions, mask_for_model, pointing_game
     mask = np.zeros((20, 20), bool)
     mask[5:8, 5:8] = True
     sal = np.zeros((20, 20))
@@ -184,15 +185,28 @@ def test_pointing_game_and_mass():
     assert mask_for_model(np.ones((50, 40), bool), {"resize": 36, "crop": 32}).shape == (32, 32)
 
 
-def test_cascading_randomization_changes_gradcam(rng):
-    from explain.checks import cascading_randomization
+def test_cascading_randomization_tells_a_model_blind_map_from_a_faithful_one(rng):
+    from minivgg.explain.checks import cascading_randomization
+    from minivgg.conv import conv3x3_forward
     model = VGG8(channels=(4, 6, 8, 8, 8, 8, 8, 8), hidden=16, image_size=64, seed=1)
     before = model.state_dict()
     image = rng.standard_normal((3, 64, 64)).astype(np.float32)
+
+    def edges(m, x, t):                              # looks only at the image: fails the sanity check
+        return np.hypot(*np.gradient(x.mean(axis=0)))
+
+    def first_layer(m, x, t):                        # depends on the first conv's weights only
+        layer = m["features.0"]
+        return conv3x3_forward(x[None], layer.params["weight"], layer.params["bias"])[0].max(axis=0)
+
+    blind = cascading_randomization(model, edges, image, target=1)
+    assert [name for name, _ in blind][:3] == ["classifier.6", "classifier.3", "classifier.0"]
+    assert len(blind) == 11 and all(rho == pytest.approx(1) for _, rho in blind)
+    faithful = dict(cascading_randomization(model, first_layer, image, target=1))
+    assert all(faithful[name] == pytest.approx(1) for name in faithful if name != "features.0")
+    assert abs(faithful["features.0"]) < 0.5             # randomised away once its own layer is
     rows = cascading_randomization(model, lambda m, x, t: GradCAM(m)(x[None], t).raw[0], image, target=1)
-    assert [name for name, _ in rows][:3] == ["classifier.6", "classifier.3", "classifier.0"]
     assert len(rows) == 11 and all(np.isnan(rho) or -1 <= rho <= 1 for _, rho in rows)
-    assert any(np.isfinite(rho) for _, rho in rows)
     for k, v in model.state_dict().items():          # the model itself is untouched
         np.testing.assert_array_equal(v, before[k])
 

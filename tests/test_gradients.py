@@ -28,21 +28,45 @@ def test_conv3x3_naive_backward(rng):
     lambda r: layers.ReLU(),
     lambda r: layers.MaxPool2x2(),
     lambda r: layers.Flatten(),
-    lambda r: layers.Dropout(0.5, r),          # inference mode: the identity
+    lambda r: layers.Dropout(0.5),             # inference mode: the identity
 ], ids=["conv3x3", "dense", "relu", "maxpool", "flatten", "dropout-eval"])
 def test_layer_backward(rng, make):
     layer = make(rng)
     shape = (3, 7) if isinstance(layer, layers.Dense) else (2, 3, 6, 4)
     report = gradcheck(layer, rng.standard_normal(shape))
-    assert set(report) == {"input", *layer.parameters()}
+    assert set(report) == {"input", *layer.params}
     assert max(report.values()) < TOL, report
 
 
 def test_gradcheck_catches_a_wrong_backward(rng):
     layer = layers.Dense(4, 3, rng, np.float64)
     right = layer.backward
-    layer.backward = lambda dout: 1.01 * right(dout)
-    assert gradcheck(layer, rng.standard_normal((2, 4)))["input"] > 1e-3
+
+    def wrong(dout, cache, need_dx=True):
+        dx, grads = right(dout, cache, need_dx)
+        return 1.01 * dx, grads
+    layer.backward = wrong
+    report = gradcheck(layer, rng.standard_normal((2, 4)))
+    assert report["input"] > 1e-3 and report["weight"] < TOL
+
+
+@pytest.mark.parametrize("layer", [layers.ReLU(), layers.MaxPool2x2()], ids=["relu", "maxpool"])
+def test_gradcheck_reports_kinks_as_kinks(layer):
+    # Exact zeros (ReLU) and exact ties (max-pool): every entry sits on a kink.
+    x = np.zeros((1, 2, 4, 4))
+    x[0, 0, :2, :2] = 1.0                           # one window with a four-way tie at 1
+    report = gradcheck(layer, x)
+    assert report.kinks["input"] > 0
+    assert report["input"] < TOL, report           # the remaining entries agree
+    assert "at kinks" in repr(report)
+
+
+def test_gradcheck_refuses_float32_before_running_forward(rng):
+    from minivgg import VGG8
+    with pytest.raises(ValueError, match=r"float64 weights.*VGG8\(\.\.\., dtype=np.float64\)"):
+        gradcheck(VGG8(channels=(2, 2, 2, 2, 2, 2, 2, 2), hidden=4, image_size=32), rng.standard_normal((1, 3, 32, 32)))
+    with pytest.raises(ValueError, match="float64 weights"):
+        gradcheck(layers.Conv3x3(2, 3, rng), rng.standard_normal((1, 2, 5, 5)))
 
 
 def test_dropout_training_backward(rng):

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from minivgg import VGG8, Adam, ModelFileError, load_model, softmax_cross_entropy
+from minivgg import VGG8, Adam, ModelFileError, Tape, load_model, save_model, softmax_cross_entropy
 from minivgg.modelfile import META_KEY
 from tests.conftest import TINY
 
@@ -33,11 +33,15 @@ def test_forward_shapes_and_determinism(rng):
     assert a.forward(x).shape == (3, 2)
     np.testing.assert_array_equal(a.forward(x), b.forward(x))
     assert not np.array_equal(a.forward(x), VGG8(**{**TINY, "image_size": 64}, seed=8).forward(x))
-    # train=True draws dropout masks; the same seed draws the same masks
-    np.testing.assert_array_equal(a.forward(x, train=True), b.forward(x, train=True))
-    assert not np.array_equal(a.forward(x, train=True), a.forward(x))
+    # train=True draws dropout masks from the rng it is given; the same seed draws the same masks
+    np.testing.assert_array_equal(a.forward(x, train=True, rng=np.random.default_rng(1)),
+                                  b.forward(x, train=True, rng=np.random.default_rng(1)))
+    assert not np.array_equal(a.forward(x, train=True, rng=np.random.default_rng(1)), a.forward(x))
+    with pytest.raises(ValueError, match="pass rng="):
+        a.forward(x, train=True)
     p = a.predict_proba(x, batch_size=2)
     np.testing.assert_allclose(p.sum(axis=1), 1)
+    np.testing.assert_allclose(p, a.predict_proba(x, batch_size=3))          # batching does not matter
 
 
 def test_training_reduces_loss(rng):
@@ -48,21 +52,44 @@ def test_training_reduces_loss(rng):
     opt = Adam(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(60):
-        loss, d = softmax_cross_entropy(model.forward(x, train=True), y)
-        model.backward(d, need_input_grad=False)
-        opt.step(model.grads())
+        tape = Tape()
+        loss, d = softmax_cross_entropy(model.forward(x, train=True, tape=tape), y)
+        _, grads = model.backward(d, tape, need_input_grad=False)
+        opt.step(grads)
         losses.append(loss)
     assert losses[-1] < 0.5 * losses[0]
     assert (model.forward(x).argmax(axis=1) == y).all()
 
 
-def test_watched_layers_keep_output_and_gradient(tiny64, rng):
-    tiny64.watch = {"features.19"}
+def test_tape_keeps_watched_outputs_and_gradients(tiny64, rng):
+    tape = Tape(watch={"features.19"})
     x = rng.standard_normal((2, 3, 32, 32))
-    logits = tiny64.forward(x)
-    tiny64.backward(np.ones_like(logits))
-    assert tiny64.watched_outputs["features.19"].shape == (2, 6, 2, 2)
-    assert tiny64.watched_grads["features.19"].shape == (2, 6, 2, 2)
+    logits = tiny64.forward(x, tape=tape)
+    dx, grads = tiny64.backward(np.ones_like(logits), tape)
+    assert tape.outputs["features.19"].shape == (2, 6, 2, 2)
+    assert tape.output_grads["features.19"].shape == (2, 6, 2, 2)
+    assert dx.shape == x.shape and set(grads) == set(tiny64.parameters())
+    _, outputs = tiny64.infer(x, capture=["features.19"])
+    np.testing.assert_array_equal(outputs["features.19"], tape.outputs["features.19"])
+    with pytest.raises(ValueError, match="tape of a complete forward pass"):
+        tiny64.backward(np.ones_like(logits), Tape())
+    with pytest.raises(KeyError, match="no layer named"):
+        tiny64.forward(x, tape=Tape(watch={"features.99"}))
+
+
+def test_the_model_holds_no_state_of_a_call(tiny64, rng):
+    """After any call, the model and its layers hold exactly what they held before: their parameters."""
+    before = {name: dict(vars(layer)) for name, layer in tiny64.layers}
+    attrs = set(vars(tiny64))
+    x = rng.standard_normal((2, 3, 32, 32))
+    tape = Tape(watch={"features.19"})
+    tiny64.backward(np.ones((2, 2)), tape) if tiny64.forward(x, tape=tape) is not None else None
+    tiny64.infer(x, capture=["classifier.4"])
+    assert set(vars(tiny64)) == attrs
+    for name, layer in tiny64.layers:
+        assert vars(layer).keys() == before[name].keys()
+        for key, value in vars(layer).items():
+            assert value is before[name][key], (name, key)
 
 
 @pytest.mark.parametrize("x,match", [
@@ -117,9 +144,9 @@ def test_state_dict_round_trip_and_copy_semantics(rng):
 
 def test_save_load_round_trip(tmp_path, rng):
     model = VGG8(**TINY, seed=4, class_names=["Normal", "RA"])
-    model.preprocessing = {"resize": 36, "wavelet": "sym8"}
+    model.preprocessing = {**model.preprocessing, "wavelet": None}
     path = tmp_path / "m.npz"
-    model.save(path, extra={"note": "test"})
+    save_model(model, path, extra={"note": "test"})
     loaded = load_model(path)
     assert loaded.class_names == ["Normal", "RA"]
     assert loaded.preprocessing == model.preprocessing
@@ -134,37 +161,122 @@ def test_save_load_round_trip(tmp_path, rng):
 
 def test_corrupt_model_files_give_clear_errors(tmp_path):
     good = tmp_path / "good.npz"
-    VGG8(**TINY).save(good)
+    save_model(VGG8(**TINY), good)
     data = good.read_bytes()
     cases = {
-        "truncated.npz": data[: len(data) // 2],
-        "empty.npz": b"",
-        "text.npz": b"this is not a model",
+        "truncated.npz": (data[: len(data) // 2], "truncated or corrupt|not an .npz"),
+        "empty.npz": (b"", "empty file"),
+        "text.npz": (b"this is not a model", r"not an \.npz archive"),
     }
-    for name, content in cases.items():
+    for name, (content, _) in cases.items():
         (tmp_path / name).write_bytes(content)
     np.savez(tmp_path / "objects.npz", **{META_KEY: np.array([{"a": 1}], dtype=object)})
     np.savez(tmp_path / "nometa.npz", w=np.zeros(3))
     with zipfile.ZipFile(tmp_path / "badjson.npz", "w") as z:
         z.writestr(META_KEY + ".npy", b"")
     np.savez(tmp_path / "foreign.npz", **{META_KEY: np.frombuffer(b'{"format": "other"}', np.uint8)})
-    for name in [*cases, "objects.npz", "nometa.npz", "badjson.npz", "foreign.npz", "missing.npz"]:
-        with pytest.raises(ModelFileError) as err:
+    (tmp_path / "loop.npz").symlink_to(tmp_path / "loop.npz")
+    (tmp_path / "folder.npz").mkdir()
+    expected = {**{k: v for k, (_, v) in cases.items()}, "objects.npz": "object arrays", "nometa.npz": "no metadata",
+                "badjson.npz": "corrupt", "foreign.npz": "format is 'other'", "missing.npz": "no such file",
+                "loop.npz": "symbolic link loop", "folder.npz": "is a folder"}
+    for name, needle in expected.items():
+        with pytest.raises(ModelFileError, match=needle) as err:
             load_model(tmp_path / name)
         assert name in str(err.value) and "\n" not in str(err.value)
-    with pytest.raises(ModelFileError, match="object arrays"):
-        load_model(tmp_path / "objects.npz")
+
+
+def _rewrite(path, target, meta=None, arrays=None):
+    """Copy the model file ``path`` to ``target`` with its metadata and/or some arrays replaced."""
+    with np.load(path) as archive:
+        contents = {k: archive[k] for k in archive.files}
+    if meta is not None:
+        contents[META_KEY] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    contents.update(arrays or {})
+    np.savez(target, **contents)
+    return target
+
+
+def _meta(path):
+    return json.loads(np.load(path)[META_KEY].tobytes())
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda m: m.pop("preprocessing"), "preprocessing settings are missing"),
+    (lambda m: m.update(preprocessing={}), "preprocessing settings are missing"),
+    (lambda m: m["preprocessing"].update(wavelet="sym99"), "wavelet must be null or a discrete"),
+    (lambda m: m["preprocessing"].update(std=[0.2, 0, 0.2]), "std must be positive"),
+    (lambda m: m["preprocessing"].update(crop=64), "differs from the network's image_size"),
+    (lambda m: m["config"].update(hidden="8"), "hidden must be an integer"),
+    (lambda m: m["config"].update(num_classes=1e9), "num_classes must be an integer"),
+    (lambda m: m["config"].update(num_classes=10 ** 9), r"num_classes must be an integer in \[2, 1000\]"),
+    (lambda m: m["config"].update(channels=[4096] * 8, image_size=1024), "parameters"),
+    (lambda m: m.update(format_version="2"), "format_version must be a positive integer"),
+    (lambda m: m.update(format_version=99), "newer minivgg"),
+    (lambda m: m.update(dtype="float16"), "dtype must be float32 or float64"),
+    (lambda m: m.update(class_names=["A"]), "class_names must be 2 distinct"),
+    (lambda m: m.update(class_names=["A", "A"]), "class_names must be 2 distinct"),
+    (lambda m: m.update(extra=[1]), "extra must be an object"),
+], ids=["no-preprocessing", "empty-preprocessing", "bad-wavelet", "zero-std", "crop", "string-number",
+        "float-classes", "huge-classes", "huge-network", "string-version", "newer-version", "dtype", "few-names",
+        "same-names", "extra"])
+def test_hostile_metadata_is_refused_before_anything_is_allocated(tmp_path, change, needle):
+    import tracemalloc
+    good = tmp_path / "good.npz"
+    save_model(VGG8(**TINY, class_names=["A", "B"]), good)
+    meta = _meta(good)
+    change(meta)
+    bad = _rewrite(good, tmp_path / "bad.npz", meta=meta)
+    tracemalloc.start()
+    with pytest.raises(ModelFileError, match=needle) as err:
+        load_model(bad)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2 ** 20 and "bad.npz: bad metadata" in str(err.value)
+
+
+def test_declared_array_sizes_are_checked_before_decompressing(tmp_path):
+    import tracemalloc
+    good = tmp_path / "good.npz"
+    save_model(VGG8(**TINY), good)
+    # A zip bomb: classifier.0.weight replaced by 256 MB of zeros that compress to a few hundred KB.
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            if info.filename != "classifier.0.weight.npy":
+                dst.writestr(info.filename, src.read(info))
+        with dst.open("classifier.0.weight.npy", "w", force_zip64=True) as f:
+            np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                     "shape": (8, 2 ** 23)})
+            for _ in range(64):
+                f.write(bytes(2 ** 22))
+    assert bomb.stat().st_size < 2 ** 20
+    tracemalloc.start()
+    with pytest.raises(ModelFileError, match=r"classifier.0.weight is float32\[8, 8388608\], expected float32\[8, 6\]"):
+        load_model(bomb)
+    assert tracemalloc.get_traced_memory()[1] < 20 * 2 ** 20
+    tracemalloc.stop()
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    good = tmp_path / "good.npz"
+    save_model(VGG8(**TINY), good)
+    w = np.load(good)["features.3.weight"].copy()
+    w[0, 0, 0, 0] = np.nan
+    bad = _rewrite(good, tmp_path / "nan.npz", arrays={"features.3.weight": w})
+    with pytest.raises(ModelFileError, match="non-finite weights.*features.3.weight"):
+        load_model(bad)
 
 
 def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "m.npz"
-    VGG8(**TINY, seed=1).save(path)
+    save_model(VGG8(**TINY, seed=1), path)
     before = path.read_bytes()
 
     def explode(*args, **kwargs):
         raise OSError("disk full")
     monkeypatch.setattr(np, "savez", explode)
     with pytest.raises(OSError):
-        VGG8(**TINY, seed=2).save(path)
+        save_model(VGG8(**TINY, seed=2), path)
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]

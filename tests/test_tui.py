@@ -1,18 +1,22 @@
 """The terminal app, driven by Textual's Pilot, with a tiny model so every worker is quick."""
 
 import asyncio
+import os
 import shutil
 import tempfile
 from contextlib import suppress
 from pathlib import Path
 
+import numpy as np
 import pytest
 from textual.worker import WorkerCancelled
 
 from minivgg import VGG8
 from minivgg.cli import BUNDLED_SAMPLES, main
-from minivgg.preprocess import preprocessing_settings
-from tui.app import MiniVGGApp
+from minivgg.explain import GradCAM
+from minivgg.preprocess import preprocessing_settings, to_display
+from minivgg.tui import app as tui_app
+from minivgg.tui.app import MiniVGGApp
 
 RA_SAMPLE = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
 
@@ -29,8 +33,11 @@ def make_app(tmp_path, image=None):
 
 
 async def settle(app, pilot):
-    with suppress(WorkerCancelled):
-        await app.workers.wait_for_complete()
+    """Wait for the app's own computations (not the long-lived loader of an open file picker)."""
+    ours = [w for w in app.workers if w.group in ("predict", "gradcam", "shap")]
+    if ours:                                  # (an empty list would mean "wait for every worker")
+        with suppress(WorkerCancelled):
+            await app.workers.wait_for_complete(ours)
     await pilot.pause()
 
 
@@ -45,13 +52,13 @@ def test_open_predict_explain_save(tmp_path):
             await settle(app, pilot)
             probs = text_of(app, "#probs")
             assert "Normal" in probs and "RA" in probs and "predicted:" in probs
-            assert app.probs is not None and app.probs.sum() == pytest.approx(1)
+            assert app.current.probs is not None and app.current.probs.sum() == pytest.approx(1)
             await pilot.press("c")
             await settle(app, pilot)
-            assert app.cam_map is not None and app.cam_map.shape == (64, 64)
+            assert app.current.cam is not None and app.current.cam.shape == (64, 64)
             await pilot.press("s")
             await settle(app, pilot)
-            assert app.shap_map is not None
+            assert app.current.shap is not None
             assert "SHAP done" in text_of(app, "#status")
             await pilot.press("w")
             await pilot.pause()
@@ -74,7 +81,7 @@ def test_bad_file_leaves_the_app_usable(tmp_path):
             await pilot.pause()
             app.open_image(RA_SAMPLE)                    # still works afterwards
             await settle(app, pilot)
-            assert app.probs is not None and app.is_running
+            assert app.current.probs is not None and app.is_running
     asyncio.run(run())
 
 
@@ -86,7 +93,7 @@ def test_gallery_help_and_layers(tmp_path):
             await pilot.pause()
             await pilot.press("enter")
             await settle(app, pilot)
-            assert app.path == RA_SAMPLE
+            assert app.current.path == RA_SAMPLE
             await pilot.press("l")
             await pilot.pause()
             assert type(app.screen).__name__ == "LayersScreen"
@@ -118,3 +125,63 @@ def test_tui_without_a_terminal_points_to_headless_commands(capsys):
     assert main(["tui"]) == 2            # pytest's stdin is not a terminal
     err = capsys.readouterr().err
     assert "needs an interactive terminal" in err and "minivgg predict" in err
+
+
+RACE_REPEATS = int(os.environ.get("MINIVGG_TUI_RACE_REPEATS", "3"))
+
+
+@pytest.mark.parametrize("repeat", range(RACE_REPEATS))
+def test_quick_keys_never_save_one_image_under_another(tmp_path, monkeypatch, repeat):
+    """c s l Esc g Enter w, pressed without waiting: whatever is saved is the new image's own map."""
+    normal = sorted((BUNDLED_SAMPLES / "Normal").glob("*.png"))[0]
+    saved = []
+    real_save = tui_app.save_explanation
+
+    def spy(out, stem, gray, class_name, probability=None, cam=None, shap_map=None, **kw):
+        saved.append((stem, gray, cam, shap_map))
+        return real_save(out, stem, gray, class_name, probability, cam=cam, shap_map=shap_map, **kw)
+    monkeypatch.setattr(tui_app, "save_explanation", spy)
+
+    async def run():
+        app = MiniVGGApp(tiny_model(), image=RA_SAMPLE, out_dir=tmp_path / "out", samples=[normal],
+                         graphics="halfcell", shap_budget=400, shap_regions=12)
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            for key in ("c", "s", "l", "escape", "g", "enter", "w", "c", "w"):
+                await pilot.press(key)
+            await settle(app, pilot)
+            await pilot.press("w")                      # once more, with every worker finished
+            await settle(app, pilot)
+            assert app.current.path == normal and app.is_running
+            model = app.model
+            from minivgg.predict import load_for_model
+            x = load_for_model(normal, model)
+            expected_cam = GradCAM(model)(x[None], int(model.predict_proba(x[None])[0].argmax())).normalized[0]
+            assert saved, "the last save had a Grad-CAM map to write"
+            for stem, gray, cam, shap_map in saved:
+                assert stem == normal.stem
+                np.testing.assert_array_equal(gray, to_display(x, model.preprocessing))
+                if cam is not None:
+                    np.testing.assert_allclose(cam, expected_cam, atol=1e-12)
+                assert shap_map is None                # SHAP was only ever started for the first image
+            assert not list((tmp_path / "out").glob(f"{RA_SAMPLE.stem}*"))
+    asyncio.run(run())
+
+
+def test_random_key_sequences_never_raise(tmp_path):
+    keys = ["c", "s", "x", "w", "l", "escape", "g", "enter", "down", "question_mark", "o", "ctrl+p"]
+    rng = np.random.default_rng(0)
+
+    async def run():
+        app = make_app(tmp_path, image=RA_SAMPLE)
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            for key in rng.choice(keys, size=80):
+                await pilot.press(str(key))
+            await settle(app, pilot)
+            for _ in range(4):                          # close whatever modal screen is open
+                await pilot.press("escape")
+            await settle(app, pilot)
+            assert app.is_running and app.return_code is None
+            assert "error" not in text_of(app, "#status").lower()
+    asyncio.run(run())

@@ -16,9 +16,16 @@ graphics protocol (kitty, sixel) is used only when the terminal announces one.
 Prediction, Grad-CAM and SHAP run in background threads, so the interface never
 freezes; SHAP reports progress and can be cancelled. Widgets are only touched from
 the interface thread (``call_from_thread``).
+
+Every result belongs to the image it was computed for: opening an image makes a new
+:class:`Opened` record and cancels the workers of the previous one, and a worker hands
+its result back together with the record it started from, so a late result for an
+image no longer on screen is dropped. Saving writes only the current record's maps,
+under the current record's name.
 """
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +43,13 @@ from textual_image.renderable.unicode import Image as UnicodeRenderable
 from textual_image.widget import HalfcellImage
 from textual_image.widget import Image as AutoImage
 
-from explain import GradCAM, KernelSHAP
-from explain.render import gradcam_overlay, gray_for_display, save_combined, save_gradcam, save_shap, shap_overlay
+from minivgg.explain import GradCAM, KernelSHAP
+from minivgg.explain.render import gradcam_overlay, save_explanation, shap_overlay
+from minivgg.files import OutputError, prepare_output_dir
 from minivgg.imageio import ImageError, is_image_path
 from minivgg.layers import MaxPool2x2
 from minivgg.predict import load_for_model
+from minivgg.preprocess import to_display
 
 # textual-image 0.12 (the last for Python 3.11) calls Pillow's getdata(), deprecated in
 # Pillow 13 and removed in 14 (pyproject bounds Pillow below 14).
@@ -64,6 +73,22 @@ def to_pil(rgb_or_gray):
 
 class Cancelled(Exception):
     """Raised inside a worker when the user cancelled it."""
+
+
+@dataclass(eq=False)
+class Opened:
+    """One opened image and what has been computed for it (compared by identity)."""
+    path: Path
+    x: np.ndarray              # the model input (3, S, S)
+    gray: np.ndarray           # what the model saw, for display (S, S)
+    probs: np.ndarray = None
+    cam: np.ndarray = None     # normalised Grad-CAM map (S, S)
+    shap: object = None        # SHAPResult
+
+    def target(self, model):
+        """The explained class: the predicted one (predicting now if the prediction is still running)."""
+        probs = self.probs if self.probs is not None else model.predict_proba(self.x[None])[0]
+        return int(probs.argmax())
 
 
 HELP = """\
@@ -147,13 +172,8 @@ class LayersScreen(ModalScreen):
         """{layer name: (C, h, w)} for the ReLU that ends each block (the layer before each pool)."""
         layers = self.model.layers
         ends = [layers[i][0] for i in range(len(layers) - 1) if isinstance(layers[i + 1][1], MaxPool2x2)]
-        watch_before = self.model.watch
-        self.model.watch = set(ends)
-        try:
-            self.model.forward(self.x[None], keep=False)
-            return {n: self.model.watched_outputs[n][0] for n in ends}
-        finally:
-            self.model.watch = watch_before
+        _, outputs = self.model.infer(self.x[None], capture=ends)
+        return {n: outputs[n][0] for n in ends}
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="layers"):
@@ -208,8 +228,7 @@ class MiniVGGApp(App):
         self.samples = list(samples)
         self.picture_class = picture_widget_class(graphics)
         self.shap_budget, self.shap_regions = shap_budget, shap_regions
-        self.path = self.x = self.gray = self.probs = None
-        self.cam_map = self.shap_map = None
+        self.current = None        # the Opened image on screen
         self.saved = []
 
     # ------------------------------------------------------------------ layout
@@ -263,23 +282,26 @@ class MiniVGGApp(App):
             self.set_status(f"[b red]error:[/] {e}")
             self.notify(str(e), title="Cannot open", severity="error")
             return
-        self.path, self.x = path, x
-        self.gray = gray_for_display(x, self.model.preprocessing)
-        self.cam_map = self.shap_map = None
+        for group in ("predict", "gradcam", "shap"):        # their results would be for the old image
+            self.workers.cancel_group(self, group)
+        self.current = item = Opened(path, x, to_display(x, self.model.preprocessing))
         self.query_one("#pic-gradcam").image = None
         self.query_one("#pic-shap").image = None
-        self.show("image", self.gray)
+        self.set_progress(0, 100)
+        self.show("image", item.gray)
         self.sub_title = str(path)
         self.set_status(f"predicting {path.name} ...")
-        self.predict()
+        self.predict(item)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="predict")
-    def predict(self):
-        probs = self.model.predict_proba(self.x[None])[0]
-        self.call_from_thread(self.show_probabilities, probs)
+    def predict(self, item):
+        probs = self.model.predict_proba(item.x[None])[0]
+        self.call_from_thread(self.show_probabilities, item, probs)
 
-    def show_probabilities(self, probs):
-        self.probs = probs
+    def show_probabilities(self, item, probs):
+        item.probs = probs
+        if item is not self.current:
+            return
         best = int(probs.argmax())
         lines = []
         for i, (name, p) in enumerate(zip(self.model.class_names, probs)):
@@ -288,14 +310,10 @@ class MiniVGGApp(App):
             lines.append(f"[{style}]{name:>12} {bar:<30} {p:6.3f}[/]")
         lines.append(f"predicted: [b]{self.model.class_names[best]}[/]  (c: Grad-CAM, s: SHAP, w: save)")
         self.query_one("#probs", Static).update("\n".join(lines))
-        self.set_status(f"{self.path.name}: predicted {self.model.class_names[best]}")
-
-    @property
-    def target(self):
-        return int(self.probs.argmax()) if self.probs is not None else None
+        self.set_status(f"{item.path.name}: predicted {self.model.class_names[best]}")
 
     def _need_image(self):
-        if self.x is None:
+        if self.current is None:
             self.notify("Open an image first (o or g)", severity="warning")
             return True
         return False
@@ -303,7 +321,7 @@ class MiniVGGApp(App):
     # ------------------------------------------------------------------ actions
 
     def action_open(self):
-        start = self.path.parent if self.path else Path.cwd()
+        start = self.current.path.parent if self.current else Path.cwd()
         self.push_screen(ImagePicker(start), lambda p: p and self.open_image(p))
 
     def action_gallery(self):
@@ -317,52 +335,62 @@ class MiniVGGApp(App):
 
     def action_layers(self):
         if not self._need_image():
-            self.push_screen(LayersScreen(self.model, self.x, self.picture_class))
+            self.push_screen(LayersScreen(self.model, self.current.x, self.picture_class))
 
     def action_gradcam(self):
         if not self._need_image():
             self.set_status("Grad-CAM: computing ...")
-            self.gradcam()
+            self.gradcam(self.current)
 
     def action_shap(self):
         if not self._need_image():
             self.set_status("SHAP: computing ... (x cancels)")
-            self.shap()
+            self.set_progress(0, 100)
+            self.shap(self.current)
 
     def action_cancel(self):
-        running = [w for w in self.workers if w.group == "explain" and w.is_running]
+        running = [w for w in self.workers if w.group in ("gradcam", "shap") and w.is_running]
         for w in running:
             w.cancel()
         self.set_status("cancelled" if running else "nothing to cancel")
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="explain")
-    def gradcam(self):
-        result = GradCAM(self.model)(self.x[None], self.target)
-        self.call_from_thread(self.finish_gradcam, result.normalized[0], result.warnings)
+    @work(thread=True, exclusive=True, exit_on_error=False, group="gradcam")
+    def gradcam(self, item):
+        result = GradCAM(self.model)(item.x[None], item.target(self.model))
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self.finish_gradcam, item, result.normalized[0], result.warnings)
 
-    def finish_gradcam(self, cam, warnings):
-        self.cam_map = cam
-        self.show("gradcam", gradcam_overlay(self.gray, cam))
+    def finish_gradcam(self, item, cam, warnings):
+        item.cam = cam
+        if item is not self.current:
+            return
+        self.show("gradcam", gradcam_overlay(item.gray, cam))
         self.set_status("Grad-CAM done" + (f" ({warnings[0]})" if warnings else ""))
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="explain")
-    def shap(self):
+    @work(thread=True, exclusive=True, exit_on_error=False, group="shap")
+    def shap(self, item):
         worker = get_current_worker()
 
         def progress(done, total):
             if worker.is_cancelled:
                 raise Cancelled()
-            self.call_from_thread(self.set_progress, done, total)
+            self.call_from_thread(self.show_progress, item, done, total)
         explainer = KernelSHAP(self.model, n_regions=self.shap_regions, budget=self.shap_budget)
         try:
-            result = explainer(self.x, self.target, progress=progress)
+            result = explainer(item.x, item.target(self.model), progress=progress)
         except Cancelled:
             return
-        self.call_from_thread(self.finish_shap, result)
+        self.call_from_thread(self.finish_shap, item, result)
 
-    def finish_shap(self, result):
-        self.shap_map = result.pixel_map()
-        self.show("shap", shap_overlay(self.gray, self.shap_map))
+    def show_progress(self, item, done, total):
+        if item is self.current:
+            self.set_progress(done, total)
+
+    def finish_shap(self, item, result):
+        item.shap = result
+        if item is not self.current:
+            return
+        self.show("shap", shap_overlay(item.gray, result.pixel_map()))
         self.set_status(f"SHAP done: {result.n_regions} regions, {result.n_evaluations} model calls")
 
     def on_worker_state_changed(self, event):
@@ -373,21 +401,22 @@ class MiniVGGApp(App):
     def action_save(self):
         if self._need_image():
             return
-        if self.cam_map is None and self.shap_map is None:
+        item = self.current
+        if item.cam is None and item.shap is None:
             self.notify("Compute Grad-CAM (c) or SHAP (s) first", severity="warning")
             return
-        name = self.model.class_names[self.target]
-        stem = self.path.stem
-        written = []
-        if self.cam_map is not None:
-            save_gradcam(self.out_dir / f"{stem}_gradcam.png", self.gray, self.cam_map, f"Grad-CAM for {name}")
-            written.append(self.out_dir / f"{stem}_gradcam.png")
-        if self.shap_map is not None:
-            save_shap(self.out_dir / f"{stem}_shap.png", self.gray, self.shap_map, name, f"SHAP for {name}")
-            written.append(self.out_dir / f"{stem}_shap.png")
-        save_combined(self.out_dir / f"{stem}_explain.png", self.gray, self.cam_map, self.shap_map, name,
-                      float(self.probs[self.target]), title=self.path.name)
-        written.append(self.out_dir / f"{stem}_explain.png")
+        target = item.target(self.model)
+        name = self.model.class_names[target]
+        probs = item.probs if item.probs is not None else self.model.predict_proba(item.x[None])[0]
+        try:
+            written = save_explanation(prepare_output_dir(self.out_dir), item.path.stem, item.gray, name,
+                                       float(probs[target]), cam=item.cam,
+                                       shap_map=None if item.shap is None else item.shap.pixel_map(),
+                                       title=item.path.name)
+        except (OutputError, OSError) as e:
+            self.set_status(f"[b red]error:[/] {e}")
+            self.notify(str(e), title="Cannot save", severity="error")
+            return
         self.saved = written
         self.set_status(f"saved {len(written)} files to {self.out_dir.resolve()}")
         self.notify("\n".join(str(p) for p in written), title=f"Saved to {self.out_dir}")

@@ -1,0 +1,106 @@
+"""Files in and out: why an input cannot be read, output folders checked before any work, distinct output names.
+
+Every command that writes files (train, evaluate, explain, predict --gradcam/--shap,
+phantoms, the terminal app's save) calls :func:`prepare_output_dir` before it starts
+working, so that an unusable ``--out`` (an existing file, a read-only folder,
+``/proc/...``) fails at once with one line instead of after an hour of training.
+"""
+
+import errno
+import json
+import math
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from .atomic import atomic_write
+
+
+def input_problem(path):
+    """A one-line reason why the file ``path`` cannot be read, or None when it can.
+
+    Tells apart what ``Path.exists()`` lumps together: a missing file, a symbolic-link
+    loop, a folder, an empty file and a permission problem.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as e:
+        return "symbolic link loop" if e.errno == errno.ELOOP else (e.strerror or str(e)).lower()
+    if os.path.isdir(path):
+        return "is a folder, not a file"
+    if st.st_size == 0:
+        return "empty file (0 bytes)"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+class OutputError(OSError):
+    """An output folder that cannot be created or written; the message names it."""
+
+
+def prepare_output_dir(path):
+    """Create ``path`` (and its parents) if needed and prove it is writable; returns it as a Path.
+
+    Raises :class:`OutputError` with a one-line reason otherwise.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{path}: output folder is an existing file")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".minivgg-write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot write to the output folder ({(e.strerror or str(e)).lower()})") from None
+    return path
+
+
+def distinct_stems(files):
+    """``{path: stem}`` with a different stem for every distinct input, for naming its output files.
+
+    A stem shared by several inputs (``A/img.png`` and ``B/img.png``) is prefixed with
+    as many parent folder names as it takes to tell them apart (``A_img``, ``B_img``);
+    names that still clash get a counter (``img_2``).
+    """
+    unique = list(dict.fromkeys(Path(f) for f in files))
+    count = Counter(f.stem for f in unique)
+    stems, taken = {}, set()
+    for f in unique:
+        name = f.stem
+        if count[f.stem] > 1:
+            group = [g.resolve(strict=False) for g in unique if g.stem == f.stem]
+            mine = f.resolve(strict=False)
+            for depth in range(1, max(len(g.parts) for g in group)):
+                prefixes = [g.parent.parts[-depth:] for g in group]
+                if prefixes.count(mine.parent.parts[-depth:]) == 1:
+                    break
+            name = "_".join([*mine.parent.parts[-depth:], f.stem]).lstrip("/_")
+        base, k = name, 1
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        stems[f] = name
+        taken.add(name)
+    return stems
+
+
+def json_safe(obj):
+    """``obj`` with every NaN or infinite float replaced by None (``null``): strict JSON has no NaN."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def write_json(path, obj):
+    """Write ``obj`` as indented JSON, NaN written as null, atomically."""
+    with atomic_write(path, "w") as f:
+        json.dump(json_safe(obj), f, indent=2, allow_nan=False)
