@@ -444,9 +444,11 @@ def main(argv=None):
     from .modelfile import ModelFileError
     from .training import ResumeError, TrainingError
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):
+    if hasattr(args, "threads"):                 # the commands that compute
+        from .compiled import announce_if_cold
         from .threads import set_threads
         set_threads(args.threads)
+        announce_if_cold(training=args.command == "train")
     try:
         return args.func(args)
     except (UsageError, ResumeError) as e:
