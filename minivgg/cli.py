@@ -339,15 +339,19 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="minivgg", description="VGG8 hand-radiograph classifier (NumPy + numba).")
     parser.add_argument("--version", action="version", version=f"minivgg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    # Every command that computes takes --threads (see minivgg.threads).
+    computing = argparse.ArgumentParser(add_help=False)
+    computing.add_argument("--threads", type=int_at_least(1, 1024),
+                           help="threads to compute with (default: every core this process may use)")
 
     p = sub.add_parser("info", help="describe a model: layers, shapes, parameters")
     p.add_argument("--model", help="a model file (default: the bundled phantom model)")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("demo", help="predict the bundled phantom samples with the bundled model")
+    p = sub.add_parser("demo", help="predict the bundled phantom samples with the bundled model", parents=[computing])
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("predict", help="classify radiographs")
+    p = sub.add_parser("predict", help="classify radiographs", parents=[computing])
     p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -356,7 +360,7 @@ def build_parser():
     p.add_argument("--shap", metavar="DIR", help="also write a Kernel-SHAP PNG per image to DIR (slower)")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("explain", help="Grad-CAM and Kernel-SHAP heatmaps as PNG files")
+    p = sub.add_parser("explain", help="Grad-CAM and Kernel-SHAP heatmaps as PNG files", parents=[computing])
     p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR")
     p.add_argument("--method", choices=["gradcam", "shap", "both"], default="both")
     p.add_argument("--out", default="explanations", help="output folder")
@@ -371,7 +375,7 @@ def build_parser():
     p.add_argument("--save-raw", action="store_true", help="also write the maps as .npy")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("tui", help="the terminal app: open a radiograph, see probabilities and heatmaps")
+    p = sub.add_parser("tui", help="the terminal app: open a radiograph, see probabilities and heatmaps", parents=[computing])
     p.add_argument("image", nargs="?", help="a radiograph to open at start")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--out", default="minivgg-output", help="folder where 'w' saves the heatmaps")
@@ -386,11 +390,11 @@ def build_parser():
     p.add_argument("--size", type=int_at_least(32, 4096), default=256, help="image side in pixels")
     p.set_defaults(func=cmd_phantoms)
 
-    p = sub.add_parser("train", help="train VGG8 on a folder data set (ROOT/<class>/*.png)")
+    p = sub.add_parser("train", help="train VGG8 on a folder data set (ROOT/<class>/*.png)", parents=[computing])
     add_train_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="accuracy, sensitivity, specificity, precision, AUC with 95%% CIs")
+    p = sub.add_parser("evaluate", help="accuracy, sensitivity, specificity, precision, AUC with 95%% CIs", parents=[computing])
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--data", required=True, help="folder data set with the model's class folders")
     p.add_argument("--out", default="evaluation", help="folder for metrics.json and the figures")
@@ -440,6 +444,11 @@ def main(argv=None):
     from .modelfile import ModelFileError
     from .training import ResumeError, TrainingError
     args = build_parser().parse_args(argv)
+    if hasattr(args, "threads"):                 # the commands that compute
+        from .compiled import announce_if_cold
+        from .threads import set_threads
+        set_threads(args.threads)
+        announce_if_cold(training=args.command == "train")
     try:
         return args.func(args)
     except (UsageError, ResumeError) as e:

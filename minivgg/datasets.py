@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .augment import augment
 from .imageio import ImageError, is_image_path, load_image
 from .preprocess import finish, resize
 
@@ -100,6 +99,7 @@ class FolderDataset:
 
     def batch(self, indices, rng=None):
         """Model inputs (len, 3, S, S) float32 and labels for ``indices``; augmented when ``rng`` is given."""
+        from .augment import augment      # SciPy's ndimage: imported only when training needs it
         xs = []
         for i in indices:
             img = self.images[i]

@@ -13,8 +13,9 @@ Backward::  dx = dout @ w                   (N, D)
             db = sum_n dout[n]              (O,)
 """
 
-import numba
 import numpy as np
+
+from .threads import get_threads, parallel_for, split
 
 
 def dense_forward_naive(x, w, b):
@@ -27,16 +28,31 @@ def dense_backward_naive(dout, x, w):
     return np.einsum("no,od->nd", dout, w), np.einsum("no,nd->od", dout, x), dout.sum(axis=0)
 
 
-@numba.njit(cache=True)
 def dense_forward(x, w, b):
-    """Compiled twin of :func:`dense_forward_naive`; the product runs in BLAS ``gemm``."""
-    out = np.dot(x, w.T)
-    for n in range(out.shape[0]):
-        out[n] += b
+    """Fast twin of :func:`dense_forward_naive`: BLAS products (``np.matmul`` passes the
+    transpose to BLAS as a flag, so ``w.T`` is never copied), each thread computing its
+    share of the output units."""
+    out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
+    units = split(w.shape[0], get_threads())
+
+    def run(p):
+        a, z = units[p]
+        np.matmul(x, w[a:z].T, out=out[:, a:z])
+        out[:, a:z] += b[a:z]
+    parallel_for(len(units), run)
     return out
 
 
-@numba.njit(cache=True)
 def dense_backward(dout, x, w):
-    """Compiled twin of :func:`dense_backward_naive`: returns dx, dw, db."""
-    return np.dot(dout, w), np.dot(dout.T, x), dout.sum(axis=0)
+    """Fast twin of :func:`dense_backward_naive`: returns dx, dw, db (each thread a share of dx's and dw's columns/rows)."""
+    dx = np.empty_like(x)
+    dw = np.empty_like(w)
+    inputs, units = split(w.shape[1], get_threads()), split(w.shape[0], get_threads())
+
+    def run(p):
+        a, z = inputs[p]
+        np.matmul(dout, w[:, a:z], out=dx[:, a:z])
+        a, z = units[p]
+        np.matmul(dout[:, a:z].T, x, out=dw[a:z])
+    parallel_for(min(len(inputs), len(units)), run)
+    return dx, dw, dout.sum(axis=0)

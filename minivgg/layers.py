@@ -96,16 +96,29 @@ class ReLU(Layer):
     """max(x, 0), any shape. See :mod:`minivgg.activation`.
 
     cache: the output (it has the sign pattern of the input).
+
+    ``inplace=True`` (as torchvision's ``nn.ReLU(inplace=True)``) overwrites the input
+    with the output, and the incoming gradient with the outgoing one, instead of
+    writing new arrays. VGG8 uses it: there, a ReLU's input is a fresh convolution or
+    dense output that nothing else reads, and its ``dout`` a fresh gradient.
     """
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x, train=False, rng=None):
         if not isinstance(x, np.ndarray):
             self._fail("a numpy array", x)
-        out = activation.relu_forward(x)
+        out = activation.relu_forward(x, out=x if self.inplace and x.flags.c_contiguous else None)
         return out, out
 
     def backward(self, dout, cache, need_dx=True):
-        return activation.relu_backward(dout, cache), {}
+        inplace = self.inplace and dout.flags.c_contiguous and dout.flags.writeable
+        return activation.relu_backward(dout, cache, dx=dout if inplace else None), {}
+
+    def __repr__(self):
+        return "ReLU(inplace=True)" if self.inplace else "ReLU()"
 
 
 class MaxPool2x2(Layer):

@@ -121,17 +121,17 @@ class VGG8:
             for _ in range(n_convs):
                 out_ch = next(conv_iter)
                 self._add(f"features.{index}", Conv3x3(in_ch, out_ch, init_rng, self.dtype))
-                self._add(f"features.{index + 1}", ReLU())
+                self._add(f"features.{index + 1}", ReLU(inplace=True))
                 index, in_ch = index + 2, out_ch
             self._add(f"features.{index}", MaxPool2x2())
             index += 1
         self._add("flatten", Flatten())
         flat = in_ch * (image_size // 32) ** 2
         self._add("classifier.0", Dense(flat, hidden, init_rng, self.dtype))
-        self._add("classifier.1", ReLU())
+        self._add("classifier.1", ReLU(inplace=True))
         self._add("classifier.2", Dropout(dropout))
         self._add("classifier.3", Dense(hidden, hidden, init_rng, self.dtype))
-        self._add("classifier.4", ReLU())
+        self._add("classifier.4", ReLU(inplace=True))
         self._add("classifier.5", Dropout(dropout))
         self._add("classifier.6", Dense(hidden, num_classes, init_rng, self.dtype))
 
@@ -200,13 +200,15 @@ class VGG8:
             unknown = tape.watch - set(self.layer_names)
             if unknown:
                 self[sorted(unknown)[0]]                    # KeyError naming the valid layers
-        for name, layer in self.layers:
+        for i, (name, layer) in enumerate(self.layers):
             x, cache = layer.forward(x, train=train, rng=rng)
             if tape is not None:
                 if tape.keep_caches:
                     tape.caches[name] = cache
                 if name in tape.watch:
-                    tape.outputs[name] = x
+                    # An in-place layer next (ReLU) would overwrite what the tape keeps.
+                    following = self.layers[i + 1][1] if i + 1 < len(self.layers) else None
+                    tape.outputs[name] = x.copy() if getattr(following, "inplace", False) else x
         return x
 
     def backward(self, dlogits, tape, need_input_grad=True, stop_at=None):
@@ -239,7 +241,7 @@ class VGG8:
         first = self.layers[0][0]
         for name, layer in reversed(self.layers):
             if name in tape.watch:
-                tape.output_grads[name] = grad
+                tape.output_grads[name] = grad.copy() if getattr(layer, "inplace", False) else grad
             if name == stop_at:
                 return grad, grads
             grad, layer_grads = layer.backward(grad, tape.caches[name],

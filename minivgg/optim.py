@@ -26,8 +26,12 @@ import math
 import numba
 import numpy as np
 
+from .threads import parallel_for, split
 
-@numba.njit(cache=True)
+PIECE = 1 << 20
+
+
+@numba.njit(cache=True, nogil=True)
 def _adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
     # One fused pass over the four arrays; in NumPy this is ~10 passes and temporaries.
     step_size = lr / bias_correction1
@@ -67,10 +71,16 @@ class Adam:
         self.t += 1
         beta1, beta2 = self.betas
         bc1, bc2 = 1 - beta1 ** self.t, 1 - beta2 ** self.t
-        for k, p in self.params.items():
-            _adam_update(p.reshape(-1), np.ascontiguousarray(grads[k]).reshape(-1),
-                         self.m[k].reshape(-1), self.v[k].reshape(-1),
-                         self.lr, beta1, beta2, self.eps, self.weight_decay, bc1, bc2)
+        # Every parameter array is cut into pieces of about PIECE elements, and the pieces
+        # (of all arrays at once) are shared among the threads.
+        flat = [(p.reshape(-1), np.ascontiguousarray(grads[k]).reshape(-1), self.m[k].reshape(-1),
+                 self.v[k].reshape(-1)) for k, p in self.params.items()]
+        pieces = [(arrays, a, z) for arrays in flat for a, z in split(arrays[0].size, -(-arrays[0].size // PIECE))]
+
+        def run(i):
+            arrays, a, z = pieces[i]
+            _adam_update(*(x[a:z] for x in arrays), self.lr, beta1, beta2, self.eps, self.weight_decay, bc1, bc2)
+        parallel_for(len(pieces), run)
 
     def state_dict(self):
         """Moments and step count: ``{"t": int, "m.<name>": array, "v.<name>": array}``."""

@@ -23,6 +23,8 @@ network keeps anyway for the layer below.
 import numba
 import numpy as np
 
+from .threads import get_threads, parallel_for, split
+
 
 def _windows(x):
     """View ``x`` (N, C, H, W) as (N, C, H/2, W/2, 4): the four elements of each window."""
@@ -43,38 +45,71 @@ def maxpool2x2_backward_naive(dout, x):
     return dwin.reshape(N, C, H // 2, W // 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H, W)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
+def _maxpool_forward_planes(x, out):
+    """out[p, i, j] = max of x[p, 2i:2i+2, 2j:2j+2] for every plane p of x (P, H, W)."""
+    P, H, W = x.shape
+    for p in range(P):
+        for i in range(H // 2):
+            top, bottom = x[p, 2 * i], x[p, 2 * i + 1]
+            for j in range(W // 2):
+                out[p, i, j] = max(max(top[2 * j], top[2 * j + 1]), max(bottom[2 * j], bottom[2 * j + 1]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _maxpool_backward_planes(dout, x, dx):
+    """Route each dout[p, i, j] to its window's first argmax, for every plane p; writes all of dx."""
+    P, H, W = x.shape
+    for p in range(P):
+        for i in range(H // 2):
+            top, bottom = x[p, 2 * i], x[p, 2 * i + 1]
+            dtop, dbottom = dx[p, 2 * i], dx[p, 2 * i + 1]
+            g = dout[p, i]
+            for j in range(W // 2):
+                a, b = top[2 * j], top[2 * j + 1]
+                c, d = bottom[2 * j], bottom[2 * j + 1]
+                m = max(max(a, b), max(c, d))
+                # The first maximum in row-major order (a, b, c, d) takes the gradient.
+                wins_a = a == m
+                wins_b = b == m and not wins_a
+                wins_c = c == m and not (wins_a or wins_b)
+                wins_d = not (wins_a or wins_b or wins_c)
+                gj = g[j]
+                dtop[2 * j] = gj if wins_a else 0
+                dtop[2 * j + 1] = gj if wins_b else 0
+                dbottom[2 * j] = gj if wins_c else 0
+                dbottom[2 * j + 1] = gj if wins_d else 0
+
+
+def _planes(a):
+    N, C, H, W = a.shape
+    return a.reshape(N * C, H, W)
+
+
 def maxpool2x2_forward(x):
-    """Compiled twin of :func:`maxpool2x2_forward_naive`. x: (N, C, H, W) -> (N, C, H/2, W/2)."""
+    """Compiled twin of :func:`maxpool2x2_forward_naive`. x: (N, C, H, W) -> (N, C, H/2, W/2).
+
+    The N*C feature maps are independent: equal shares of them go to each thread.
+    """
     N, C, H, W = x.shape
+    x = np.ascontiguousarray(x)
     out = np.empty((N, C, H // 2, W // 2), dtype=x.dtype)
-    for n in range(N):
-        for c in range(C):
-            for i in range(H // 2):
-                top = x[n, c, 2 * i]
-                bottom = x[n, c, 2 * i + 1]
-                for j in range(W // 2):
-                    out[n, c, i, j] = max(max(top[2 * j], top[2 * j + 1]),
-                                          max(bottom[2 * j], bottom[2 * j + 1]))
+    xp, op = _planes(x), _planes(out)
+    shares = split(N * C, get_threads())
+    parallel_for(len(shares), lambda s: _maxpool_forward_planes(xp[slice(*shares[s])], op[slice(*shares[s])]))
     return out
 
 
-@numba.njit(cache=True)
 def maxpool2x2_backward(dout, x):
-    """Compiled twin of :func:`maxpool2x2_backward_naive`. Returns dx, shape of ``x``."""
+    """Compiled twin of :func:`maxpool2x2_backward_naive`. Returns dx, shape of ``x``.
+
+    Every element of ``dx`` is written exactly once (the winner gets ``dout``, the other
+    three 0), so ``dx`` needs no zeroing pass before the scatter.
+    """
     N, C, H, W = x.shape
-    dx = np.zeros_like(x)
-    for n in range(N):
-        for c in range(C):
-            for i in range(H // 2):
-                for j in range(W // 2):
-                    # Scan the window in row-major order; a strict '>' keeps the first winner.
-                    best_a, best_b = 0, 0
-                    best = x[n, c, 2 * i, 2 * j]
-                    for a in range(2):
-                        for b in range(2):
-                            v = x[n, c, 2 * i + a, 2 * j + b]
-                            if v > best:
-                                best, best_a, best_b = v, a, b
-                    dx[n, c, 2 * i + best_a, 2 * j + best_b] = dout[n, c, i, j]
+    dout, x = np.ascontiguousarray(dout), np.ascontiguousarray(x)
+    dx = np.empty_like(x)
+    dp, xp, dxp = _planes(dout), _planes(x), _planes(dx)
+    shares = split(N * C, get_threads())
+    parallel_for(len(shares), lambda s: _maxpool_backward_planes(*(a[slice(*shares[s])] for a in (dp, xp, dxp))))
     return dx

@@ -40,7 +40,7 @@ def test_conv3x3_backward_can_skip_input_grad(rng):
 def test_im2col_layout_matches_weight_reshape(rng):
     x = rng.standard_normal((2, 4, 5))
     cols = np.empty((18, 20))
-    conv.im2col3x3(x, cols)
+    conv.im2col3x3(x, cols, 0, 4)
     xpad = np.pad(x, ((0, 0), (1, 1), (1, 1)))
     for c in range(2):
         for dy in range(3):
@@ -82,3 +82,59 @@ def test_dense_fast_matches_naive(rng, dtype, tol):
     dout = rng.standard_normal((5, 11)).astype(dtype)
     for fast, naive in zip(dense.dense_backward(dout, x, w), dense.dense_backward_naive(dout, x, w)):
         np.testing.assert_allclose(fast, naive, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("shape", [(1, 1, 2, 2), (2, 3, 6, 8), (3, 9, 5, 7), (2, 16, 14, 14), (1, 2, 1, 1)])
+def test_winograd_and_im2col_match_naive(rng, shape, dtype, tol):
+    """Both fast formulations, called directly (whatever the dispatch picks), odd sizes included."""
+    from minivgg import winograd
+    N, C, H, W = shape
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((5, C, 3, 3)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    ref = conv.conv3x3_forward_naive(x, w, b)
+    dout = rng.standard_normal(ref.shape).astype(dtype)
+    _, dw_ref, _ = conv.conv3x3_backward_naive(dout, x, w)
+    scale = np.abs(ref).max()
+    for out in (winograd.conv3x3_forward(x, w, b), conv.conv3x3_forward_im2col(x, w, b)):
+        assert out.dtype == dtype and out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * scale)
+    for dw in (winograd.conv3x3_weight_grad(dout, x), conv.conv3x3_weight_grad_im2col(dout, x)):
+        assert dw.dtype == dtype
+        np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol * np.abs(dw_ref).max())
+
+
+def test_winograd_filter_transform_is_g_w_gt(rng):
+    from minivgg import winograd
+    w = rng.standard_normal((3, 4, 3, 3))
+    u = winograd.filter_transform(w)
+    for k in range(3):
+        for c in range(4):
+            np.testing.assert_allclose(u[:, k, c].reshape(4, 4), winograd.G @ w[k, c] @ winograd.G.T, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_in_place_matches_naive(rng, dtype):
+    x = rng.standard_normal((2, 3, 5, 7)).astype(dtype)
+    expected = activation.relu_forward_naive(x)
+    work = x.copy()
+    out = activation.relu_forward(work, out=work)
+    assert out is work and np.array_equal(out, expected)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    expected_dx = activation.relu_backward_naive(dout, out)
+    dx = activation.relu_backward(dout, out, dx=dout)
+    assert dx is dout and np.array_equal(dx, expected_dx)
+
+
+def test_in_place_relu_layer_and_watched_outputs(rng):
+    from minivgg import VGG8, Tape, layers
+    relu = layers.ReLU(inplace=True)
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    out, cache = relu.forward(x)
+    assert out is x and (x >= 0).all()
+    # A watched conv output keeps its values although the ReLU after it works in place.
+    model = VGG8(channels=(2, 2, 2, 2, 2, 2, 2, 2), hidden=4, image_size=32, dtype=np.float64)
+    tape = Tape(watch={"features.0", "features.1"})
+    model.forward(rng.standard_normal((1, 3, 32, 32)), tape=tape)
+    assert (tape.outputs["features.0"] < 0).any() and (tape.outputs["features.1"] >= 0).all()

@@ -1,0 +1,36 @@
+"""The compiled kernels: numba compiles them on first use and caches the machine code on disk.
+
+The first run of a fresh installation therefore spends a few seconds compiling before it
+computes anything (measured: :data:`FIRST_COMPILE_SECONDS`); later runs load the cache.
+:func:`announce_if_cold` says so on stderr, once, instead of leaving the terminal silent.
+"""
+
+import os
+import sys
+
+FIRST_COMPILE_SECONDS = 10          # cold predict on a 2-core machine; see the README's "Speed" section
+
+
+def kernels(training=False):
+    """The numba-compiled functions a forward pass uses (and, with ``training``, every one)."""
+    from . import activation, conv, optim, pool, winograd
+    if not training:
+        return [conv.im2col3x3, winograd.input_transform, winograd.output_transform, winograd._filter_transform,
+                activation._relu_forward_flat, pool._maxpool_forward_planes]
+    return [value for module in (activation, conv, optim, pool, winograd) for value in vars(module).values()
+            if getattr(value, "_cache", None) is not None and hasattr(value, "py_func")]
+
+
+def cache_is_cold(training=False):
+    """True when one of those kernels has no cache index on disk yet (it will be compiled on first use)."""
+    return any(not os.path.exists(k._cache._cache_file._index_path) for k in kernels(training))
+
+
+def announce_if_cold(training=False, stream=None):
+    """Print one line on stderr when kernels will be compiled now; returns whether they will."""
+    cold = cache_is_cold(training)
+    if cold:
+        stream = stream or sys.stderr
+        stream.write(f"minivgg: compiling kernels (first run only, about {FIRST_COMPILE_SECONDS} s)\n")
+        stream.flush()
+    return cold

@@ -1,0 +1,78 @@
+"""The thread pool: results in order, errors surfaced, no nested waiting, the same numbers with 1 or more threads."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from minivgg import VGG8, Adam, Tape, softmax_cross_entropy
+from minivgg import threads
+
+
+@pytest.fixture
+def restore_threads():
+    before = threads.get_threads()
+    yield
+    threads.set_threads(before)
+
+
+def test_parallel_for_keeps_order_and_uses_the_pool(restore_threads):
+    threads.set_threads(2)
+    names = []
+
+    def item(i):
+        names.append(threading.current_thread().name)
+        return i * i
+    assert threads.parallel_for(7, item) == [i * i for i in range(7)]
+    assert all(n.startswith("minivgg") for n in names)
+    threads.set_threads(1)
+    names.clear()
+    assert threads.parallel_for(3, item) == [0, 1, 4] and set(names) == {threading.current_thread().name}
+
+
+def test_errors_are_raised_and_nested_calls_run_inline(restore_threads):
+    threads.set_threads(2)
+
+    def boom(i):
+        if i == 2:
+            raise ValueError("item 2")
+        return threads.parallel_for(3, lambda j: j)        # nested: runs in the pool thread itself
+    with pytest.raises(ValueError, match="item 2"):
+        threads.parallel_for(4, boom)
+    assert threads.parallel_for(2, boom) == [[0, 1, 2], [0, 1, 2]]
+    with pytest.raises(ValueError, match="at least 1"):
+        threads.set_threads(0)
+
+
+def test_split_covers_the_range():
+    for n, parts in ((10, 3), (2, 5), (0, 2), (7, 7)):
+        ranges = threads.split(n, parts)
+        assert [i for a, b in ranges for i in range(a, b)] == list(range(n))
+        assert all(b > a for a, b in ranges) and len(ranges) <= parts
+
+
+def test_blas_runs_single_threaded_under_the_pool(restore_threads):
+    from threadpoolctl import threadpool_info
+    threads.set_threads(2)
+    assert all(lib["num_threads"] == 1 for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_one_or_two_threads_compute_the_same_network(restore_threads, batch):
+    """Forward, backward and an Adam step agree (to float round-off) whatever the thread count, batch 1 included."""
+    x = np.random.default_rng(0).standard_normal((batch, 3, 64, 64))
+    results = []
+    for n in (1, 2):
+        threads.set_threads(n)
+        model = VGG8(channels=(8, 16, 16, 16, 32, 32, 32, 32), hidden=16, image_size=64, dtype=np.float64, seed=1)
+        tape = Tape()
+        logits = model.forward(x, tape=tape)
+        _, d = softmax_cross_entropy(logits, np.arange(batch) % 2)
+        dx, grads = model.backward(d, tape)
+        Adam(model.parameters(), lr=1e-2).step(grads)
+        results.append((logits, dx, model.state_dict()))
+    (l1, dx1, s1), (l2, dx2, s2) = results
+    np.testing.assert_allclose(l1, l2, rtol=1e-12)
+    np.testing.assert_allclose(dx1, dx2, rtol=1e-10, atol=1e-14)
+    for k in s1:       # Adam's first step is about lr * sign(g): absolute agreement, on the scale of lr
+        np.testing.assert_allclose(s1[k], s2[k], rtol=0, atol=1e-9, err_msg=k)
