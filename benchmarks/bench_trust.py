@@ -1,6 +1,6 @@
 """Can I trust this prediction? Out-of-distribution flags and calibration of a model, measured.
 
-    python benchmarks/bench_trust.py [--model M] [--work /tmp/minivgg-trust] [--json]
+    python benchmarks/bench_trust.py [--model M] [--work /tmp/minivgg-trust] [--fresh-seeds 2 3] [--fresh-n 200] [--json]
 
 For a model trained on phantoms (the bundled one by default; its training set is
 ``write_phantoms(dir, 400, seed=0)``, split by ``stratified_split(labels, 0.2, 0)``), it
@@ -81,7 +81,7 @@ def sample_pictures(settings):
     return np.stack([preprocess((g - g.min()) / np.ptp(g), settings) for g in grays])
 
 
-def collect(model, work, fresh_seeds):
+def collect(model, work, fresh_seeds, fresh_n=200):
     """Model outputs of every image set, by name."""
     s = model.preprocessing
     train = FolderDataset(phantom_set(work, 400, 0), s, class_names=model.class_names)
@@ -90,9 +90,9 @@ def collect(model, work, fresh_seeds):
     for name, idx in (("train", train_idx), ("validation", val_idx)):
         sets[name] = {**run(model, train.batch(idx)[0]), "labels": train.labels[idx]}
     for seed in fresh_seeds:
-        ds = FolderDataset(phantom_set(work, 200, seed), s, class_names=model.class_names)
+        ds = FolderDataset(phantom_set(work, fresh_n, seed), s, class_names=model.class_names)
         sets[f"fresh seed {seed}"] = {**run(model, ds.batch(np.arange(len(ds)))[0]), "labels": ds.labels}
-    first = FolderDataset(phantom_set(work, 200, fresh_seeds[0]), s, class_names=model.class_names).images[:60]
+    first = FolderDataset(phantom_set(work, fresh_n, fresh_seeds[0]), s, class_names=model.class_names).images[:60]
     for name, change in (("rotated 90", lambda a: np.rot90(a)), ("rotated 180", lambda a: np.rot90(a, 2)),
                          ("mirrored", lambda a: a[:, ::-1]), ("inverted", lambda a: 1 - a)):
         sets[name] = run(model, np.stack([finish(np.ascontiguousarray(change(a)), s) for a in first]))
@@ -146,11 +146,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(BUNDLED_MODEL))
     parser.add_argument("--work", default="/tmp/minivgg-trust", help="where the phantoms are drawn (kept for reruns)")
-    parser.add_argument("--fresh-seeds", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--fresh-seeds", type=int, nargs="+", default=[2, 3], help="phantom seeds not used in training")
+    parser.add_argument("--fresh-n", type=int, default=200, help="phantoms per fresh seed")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     model = load_model(args.model)
-    sets = collect(model, args.work, args.fresh_seeds)
+    sets = collect(model, args.work, args.fresh_seeds, args.fresh_n)
     table = compare_scores(model, sets)
     calibration = {name: calibration_report(d["logits"], d["labels"], model.temperature)
                    for name, d in sets.items() if name.startswith("fresh")}

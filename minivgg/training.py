@@ -15,6 +15,9 @@ and a checkpoint (weights, Adam moments, history) is written atomically, so:
 * a NaN or infinite loss stops the run with a message; the checkpoint on disk is
   the last good epoch.
 
+At the end, the out-of-distribution detector, the temperature and the model card are
+fitted on the same train/validation split (:mod:`minivgg.trust`) and saved with the model.
+
 Learning rate: the paper reports "Adam ... learning rate = 0.05". For Adam that is far
 too large (each step moves every weight by up to ``lr``; weights of a VGG are ~0.01),
 and it diverges here within a few steps. We default to 1e-4 for the paper preset, the

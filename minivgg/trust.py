@@ -26,7 +26,7 @@ from .datasets import FolderDataset, file_list_hash, stratified_split
 from .files import OutputError, prepare_output_dir
 from .metrics import binary_metrics
 from .modelcard import new_card, training_data
-from .modelfile import load_model, save_model
+from .modelfile import ModelFileError, load_model, save_model
 from .ood import FEATURE_LAYER, MahalanobisDetector
 
 
@@ -79,6 +79,9 @@ def fit_trust(model, dataset, train_idx, val_idx, name=None, intended_use=None, 
         _, train_features = _logits_and_features(model, dataset, train_idx)
         val_logits, val_features = _logits_and_features(model, dataset, val_idx)
         val_labels = dataset.labels[val_idx]
+        if not all(np.isfinite(a).all() for a in (train_features, val_logits, val_features)):
+            raise ModelFileError(f"{model.source or 'the model'}: output is not finite (NaN or infinity) on "
+                                 f"images of {dataset.root}; the model is unusable on them")
         try:
             detector = MahalanobisDetector.fit(train_features, dataset.labels[train_idx], model.num_classes)
             model.ood = detector.with_threshold(detector.score(val_features))
