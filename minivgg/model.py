@@ -113,6 +113,13 @@ class VGG8:
         self.preprocessing = preprocessing_settings(self.config["image_size"])
         self.extra = {}             # free-form JSON metadata of a model file
         self.source = None          # the file it was loaded from, for messages
+        # What a model file says about trusting the model (see minivgg.trust), set once,
+        # at load or by fitting, before the model is shared: the model card (a dict), the
+        # out-of-distribution detector (minivgg.ood) and the temperature-scaling record
+        # (minivgg.calibration) whose temperature every probability is computed with.
+        self.card = None
+        self.ood = None
+        self.calibration = None
 
         init_rng = np.random.default_rng([seed, 0])
         self.layers = []            # [(name, layer)] in forward order
@@ -162,6 +169,11 @@ class VGG8:
     @property
     def num_classes(self):
         return self.config["num_classes"]
+
+    @property
+    def temperature(self):
+        """The softmax temperature T fitted by temperature scaling (1.0 for an uncalibrated model)."""
+        return self.calibration["temperature"] if self.calibration else 1.0
 
     # ------------------------------------------------------------------ forward / backward
 
@@ -281,9 +293,21 @@ class VGG8:
             return logits
         return logits, {name: np.concatenate(v) for name, v in captured.items()}
 
-    def predict_proba(self, x, batch_size=32):
-        """Softmax probabilities, (N, 3, S, S) -> (N, num_classes), in batches, inference mode."""
-        return softmax(self.infer(x, batch_size))
+    def softmax(self, logits):
+        """The model's probabilities for logits it produced: ``softmax(logits / T)``, T = :attr:`temperature`."""
+        return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
+
+    def predict_proba(self, x, batch_size=32, capture=()):
+        """Calibrated probabilities, (N, 3, S, S) -> (N, num_classes), in batches, inference mode.
+
+        ``softmax(logits / T)`` with the model's :attr:`temperature`. With ``capture``
+        (layer names, as :meth:`infer`), returns ``(probabilities, captured)``: one pass
+        gives the probabilities and, say, the features the out-of-distribution score needs.
+        """
+        if not capture:
+            return self.softmax(self.infer(x, batch_size))
+        logits, captured = self.infer(x, batch_size, capture)
+        return self.softmax(logits), captured
 
     # ------------------------------------------------------------------ parameters
 
