@@ -212,15 +212,18 @@ class VGG8:
             unknown = tape.watch - set(self.layer_names)
             if unknown:
                 self[sorted(unknown)[0]]                    # KeyError naming the valid layers
-        for i, (name, layer) in enumerate(self.layers):
-            x, cache = layer.forward(x, train=train, rng=rng)
-            if tape is not None:
-                if tape.keep_caches:
-                    tape.caches[name] = cache
-                if name in tape.watch:
-                    # An in-place layer next (ReLU) would overwrite what the tape keeps.
-                    following = self.layers[i + 1][1] if i + 1 < len(self.layers) else None
-                    tape.outputs[name] = x.copy() if getattr(following, "inplace", False) else x
+        # An overflowing model gives non-finite logits, which callers check and report by
+        # name (minivgg.predict.check_finite_output): no warning per kernel on the way.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i, (name, layer) in enumerate(self.layers):
+                x, cache = layer.forward(x, train=train, rng=rng)
+                if tape is not None:
+                    if tape.keep_caches:
+                        tape.caches[name] = cache
+                    if name in tape.watch:
+                        # An in-place layer next (ReLU) would overwrite what the tape keeps.
+                        following = self.layers[i + 1][1] if i + 1 < len(self.layers) else None
+                        tape.outputs[name] = x.copy() if getattr(following, "inplace", False) else x
         return x
 
     def backward(self, dlogits, tape, need_input_grad=True, stop_at=None):
