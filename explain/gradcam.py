@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minivgg.loss import softmax
 from minivgg.model import Tape
 
 
@@ -57,7 +56,7 @@ class GradCAMResult:
     normalized : (N, S, S) in [0, 1] (all zero where ``empty``)
     low_res : (N, h, w) the maps before upsampling
     target : (N,) the explained class of each image
-    probabilities : (N, classes) the model's softmax output
+    probabilities : (N, classes) the model's (calibrated) probabilities
     empty : (N,) bool, True where the map is zero everywhere
     layer : str
     """
@@ -128,4 +127,4 @@ class GradCAM:
         empty = peak <= 0
         normalized = np.where(empty[:, None, None], 0.0, raw / np.where(empty, 1.0, peak)[:, None, None])
         return GradCAMResult(raw=raw, normalized=normalized, low_res=low, target=target,
-                             probabilities=softmax(logits.astype(np.float64)), empty=empty, layer=self.layer)
+                             probabilities=model.softmax(logits), empty=empty, layer=self.layer)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from minivgg.atomic import atomic_write
+from minivgg.predict import format_probability
 
 
 def _plt():
@@ -95,8 +96,8 @@ def save_shap(path, gray, shap_map, class_name, title=""):
     _save(fig, path)
 
 
-def save_combined(path, gray, cam=None, shap_map=None, class_name="", probability=None, title=""):
-    """Figure 6: image | Grad-CAM | SHAP (either map may be None and is then left out)."""
+def save_combined(path, gray, cam=None, shap_map=None, class_name="", probability=None, title="", warning=None):
+    """Figure 6: image | Grad-CAM | SHAP (either map may be None and is then left out), ``warning`` in red below."""
     plt = _plt()
     panels = 1 + (cam is not None) + (shap_map is not None)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.2), squeeze=False)
@@ -108,13 +109,15 @@ def save_combined(path, gray, cam=None, shap_map=None, class_name="", probabilit
         _draw_gradcam(axes[1], gray, cam)
     if shap_map is not None:
         _draw_shap(fig, axes[-1], gray, shap_map, class_name)
-    head = f"predicted: {class_name}" + (f" (p = {probability:.3f})" if probability is not None else "")
+    head = f"predicted: {class_name}" + (f" (p = {format_probability(probability)})" if probability is not None else "")
     fig.suptitle(f"{title}  {head}".strip())
+    if warning:
+        fig.text(0.5, -0.02, warning, ha="center", va="top", color="red", fontsize=11, wrap=True)
     _save(fig, path)
 
 
 def save_explanation(out, stem, gray, class_name, probability=None, cam=None, shap_map=None, combined=True,
-                     raw=False, title=""):
+                     raw=False, title="", warning=None):
     """Write the heatmap files of one image; returns the paths written.
 
     Parameters
@@ -130,6 +133,8 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
     combined : bool, also write ``<stem>_explain.png`` (radiograph | Grad-CAM | SHAP)
     raw : bool, also write the maps as ``<stem>_gradcam.npy`` / ``<stem>_shap.npy`` (float32)
     title : str, shown above the combined figure (e.g. the file name)
+    warning : str, optional, shown in red below the combined figure (e.g. that the image is
+        out of distribution), so that the figure carries it when it is passed on
     """
     out = Path(out)
     written = []
@@ -140,7 +145,8 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
         save_shap(out / f"{stem}_shap.png", gray, shap_map, class_name, title=f"SHAP for {class_name}")
         written.append(out / f"{stem}_shap.png")
     if combined:
-        save_combined(out / f"{stem}_explain.png", gray, cam, shap_map, class_name, probability, title=title)
+        save_combined(out / f"{stem}_explain.png", gray, cam, shap_map, class_name, probability, title=title,
+                      warning=warning)
         written.append(out / f"{stem}_explain.png")
     if raw:
         for kind, m in (("gradcam", cam), ("shap", shap_map)):

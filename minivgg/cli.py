@@ -9,6 +9,7 @@ written; 130 interrupted. Every error is one line on stderr naming the file.
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -117,10 +118,13 @@ def _target_index(model, target):
 
 
 def cmd_info(args):
-    """Describe a model (default: the bundled one): layers, shapes, parameter count."""
+    """Describe a model (default: the bundled one): its card, then layers, shapes, parameter count."""
+    from .modelcard import card_lines
     model = _load(args.model)
     s = model.image_size
     print(f"{args.model or BUNDLED_MODEL}")
+    for label, text in card_lines(model):
+        print(f"  {label + ':':21}{text}")
     print(model)
     print(f"classes: {', '.join(model.class_names)}")
     shape = (1, 3, s, s)
@@ -147,10 +151,13 @@ def _output_shape(layer, shape):
 
 def cmd_demo(args):
     """Predict the bundled phantom samples with the bundled model, and say what both are."""
+    from .modelcard import model_name
     model = _load(None)
     extra = model.extra
-    print(f"bundled model: {model}")
+    print(f"bundled model: {model_name(model)}, {model}")
     print(f"  trained on synthetic hand phantoms ({extra.get('trained_on', 'see README')})")
+    if model.card:
+        print(f"  intended use: {model.card['intended_use']}")
     test = extra.get("test_metrics")
     if test:
         print("  held-out phantoms: " + ", ".join(f"{k} {test[k]:.3f}" for k in
@@ -196,8 +203,29 @@ def cmd_train(args):
         print(f"wrote {Path(args.out) / 'cv.json'}")
         return 0
     train_command(args.data, args.out, preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
-                  lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, resume=args.resume, wavelet=wavelet)
+                  lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, resume=args.resume, wavelet=wavelet,
+                  name=args.name, intended_use=args.intended_use, command=_command_line(args))
     print(f"wrote {Path(args.out) / 'model.npz'}, history.json, learning_curves.png")
+    return 0
+
+
+def _command_line(args):
+    """The command line that ran, as a shell would take it back (for the model card)."""
+    return shlex.join(["minivgg", *args.argv])
+
+
+def cmd_calibrate(args):
+    """Fit an existing model's card, out-of-distribution detector and temperature on its training folder."""
+    from .modelcard import card_lines
+    from .training import Progress
+    from .trust import calibrate_command
+    model = calibrate_command(args.model or BUNDLED_MODEL, args.data, args.out, val_fraction=args.val_fraction,
+                              seed=args.seed, name=args.name, intended_use=args.intended_use,
+                              training_command=args.training_command, progress=Progress())
+    for label, text in card_lines(model):
+        if label in ("name", "calibration", "out of distribution", "validation metrics"):
+            print(f"  {label + ':':21}{text}")
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -205,9 +233,9 @@ def cmd_evaluate(args):
     """Table 2's metrics with 95% bootstrap intervals, ROC curve and confusion matrix."""
     from .datasets import FolderDataset
     from .files import prepare_output_dir, write_json
-    from .metrics import evaluate_predictions, plot_confusion, plot_roc
-    from .predict import check_finite_output
-    from .training import predict_dataset
+    from .calibration import calibration_report
+    from .metrics import evaluate_predictions, plot_confusion, plot_reliability, plot_roc
+    from .predict import assess_dataset
     model = _load(args.model)
     positive = args.positive or model.class_names[-1]
     if positive not in model.class_names:
@@ -216,17 +244,33 @@ def cmd_evaluate(args):
     dataset = FolderDataset(args.data, model.preprocessing, class_names=model.class_names)
     for line in dataset.broken:
         print(f"minivgg: skipped: {line}", file=sys.stderr)
-    probs = check_finite_output(model, predict_dataset(model, dataset, np.arange(len(dataset))))
-    result = evaluate_predictions(dataset.labels, probs, model.class_names, positive, n_boot=args.bootstrap,
+    found = assess_dataset(model, dataset, np.arange(len(dataset)))
+    result = evaluate_predictions(dataset.labels, found.probs, model.class_names, positive, n_boot=args.bootstrap,
                                   seed=args.seed)
+    result["calibration"] = calibration_report(found.logits, dataset.labels, model.temperature)
+    flagged = None if found.in_distribution is None else int((~found.in_distribution).sum())
+    result["out_of_distribution"] = None if flagged is None else \
+        {"flagged": flagged, "n": len(dataset), "share": flagged / len(dataset), "threshold": model.ood.threshold}
     write_json(out / "metrics.json", result)
     plot_roc(result, out / "roc.png", title=f"ROC, {Path(args.data).name}")
     plot_confusion(result, out / "confusion_matrix.png", title=f"Confusion matrix, {Path(args.data).name}")
+    plot_reliability(found.logits, dataset.labels, model.temperature, out / "reliability.png",
+                     title=f"Reliability, {Path(args.data).name}")
     print(f"{len(dataset)} images, positive class {positive}")
     for name in ("accuracy", "sensitivity", "specificity", "precision", "auc"):
         lo, hi = result["ci95"][name]
         print(f"{name:12} {result[name]:.3f}  (95% CI {lo:.3f}-{hi:.3f})")
-    print(f"wrote {out / 'metrics.json'}, roc.png, confusion_matrix.png")
+    c = result["calibration"]
+    if model.calibration:
+        print(f"calibration  temperature {c['temperature']:.4g}: ECE (15 bins) {c['ece_before']:.4f} -> "
+              f"{c['ece_after']:.4f}, Brier {c['brier_before']:.4f} -> {c['brier_after']:.4f}")
+    else:
+        print(f"calibration  none (raw softmax): ECE (15 bins) {c['ece_before']:.4f}, Brier {c['brier_before']:.4f}")
+    if flagged is None:
+        print("out of distribution: not known (the model has no detector; fit one with: minivgg calibrate)")
+    else:
+        print(f"out of distribution: {flagged} of {len(dataset)} images ({flagged / len(dataset):.1%})")
+    print(f"wrote {out / 'metrics.json'}, roc.png, confusion_matrix.png, reliability.png")
     return 65 if dataset.broken else 0
 
 
@@ -242,37 +286,67 @@ def cmd_predict(args):
     from .explain.render import save_explanation
     from .files import distinct_stems, prepare_output_dir
     from .imageio import ImageError
+    from .modelcard import model_name
     from .predict import predict_files
     from .preprocess import to_display
     files = _input_files(args.inputs)
     model = _load(args.model)
+    name = model_name(model)
     heatmap_dirs = [(kind, prepare_output_dir(d)) for kind, d in (("gradcam", args.gradcam), ("shap", args.shap)) if d]
     if heatmap_dirs:
         cam, shap = _explainers(model, argparse.Namespace(baseline="mean", regions=50, segmentation="superpixels",
                                                           budget=1000, seed=0))
         stems = distinct_stems(files)
-    status = 0
+    status, scored, flagged = 0, 0, 0
     for n, (f, result, x) in enumerate(predict_files(model, files, args.batch_size), 1):
         if isinstance(result, ImageError):
             print(f"minivgg: error: {result}", file=sys.stderr)
             status = 65
             continue
-        cls = int(result.argmax())
+        cls = int(result.probs.argmax())
         label = model.class_names[cls]
-        if args.json:
-            print(json.dumps({"file": str(f), "label": label,
-                              "probabilities": {c: round(float(v), 6) for c, v in zip(model.class_names, result)}}))
-        else:
-            shown = "  ".join(f"{c} {v:.3f}" for c, v in zip(model.class_names, result))
-            print(f"{f}: {label}  ({shown})")
+        scored += 1
+        flagged += result.in_distribution is not None and not result.in_distribution
+        print(_prediction_json(model, name, f, label, result) if args.json else _prediction_text(model, f, label, result))
         for kind, folder in heatmap_dirs:
             maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap_map": shap(x, cls).pixel_map()}
-            save_explanation(folder, stems[f], to_display(x, model.preprocessing), label, float(result[cls]),
+            save_explanation(folder, stems[f], to_display(x, model.preprocessing), label, float(result.probs[cls]),
                              combined=False, **maps)
         if len(files) > args.batch_size and sys.stderr.isatty():
             sys.stderr.write(f"\r{n}/{len(files)}" + ("\n" if n == len(files) else ""))
     sys.stdout.flush()
+    if scored:
+        print(_ood_summary(model, name, scored, flagged), file=sys.stderr)
     return status
+
+
+def _prediction_json(model, name, f, label, result):
+    """One ``predict --json`` line: only valid JSON numbers (the model's output was checked to be finite)."""
+    known = result.in_distribution is not None
+    return json.dumps({"file": str(f), "label": label,
+                       "probabilities": {c: round(float(v), 6) for c, v in zip(model.class_names, result.probs)},
+                       "model": name, "in_distribution": bool(result.in_distribution) if known else None,
+                       "ood_score": float(f"{result.ood_score:.6g}") if known else None}, allow_nan=False)
+
+
+def _prediction_text(model, f, label, result):
+    from .predict import NOT_TRAINED_ON_THIS, format_probability
+    shown = "  ".join(f"{c} {format_probability(v)}" for c, v in zip(model.class_names, result.probs))
+    line = f"{f}: {label}  ({shown})"
+    if result.in_distribution is not None and not result.in_distribution:
+        line += f"  (out of distribution): {NOT_TRAINED_ON_THIS}"
+    return line
+
+
+def _ood_summary(model, name, scored, flagged):
+    """The one stderr line of a prediction run about out-of-distribution images."""
+    if model.ood is None:
+        return (f"minivgg: note: model {name} has no out-of-distribution detector, so nothing tells whether these "
+                f"images are like its training images (fit one with: minivgg calibrate)")
+    if flagged:
+        return (f"minivgg: {flagged} of {scored} images are out of distribution for model {name}: it was not "
+                f"trained on images like them, and their predictions are not reliable")
+    return f"minivgg: 0 of {scored} images are out of distribution for model {name}"
 
 
 def _gradcam_map(cam, f, x, cls):
@@ -288,7 +362,7 @@ def cmd_explain(args):
     from .explain.render import save_explanation
     from .files import distinct_stems, prepare_output_dir
     from .imageio import ImageError
-    from .predict import check_finite_output, load_for_model
+    from .predict import NOT_TRAINED_ON_THIS, assess, format_probability, load_for_model
     from .preprocess import to_display
     files = _input_files(args.inputs)
     model = _load(args.model)
@@ -304,14 +378,17 @@ def cmd_explain(args):
             print(f"minivgg: error: {e}", file=sys.stderr)
             status = 65
             continue
-        probs = check_finite_output(model, model.predict_proba(x[None]))[0]
-        cls = int(probs.argmax()) if target is None else target
+        found = assess(model, x[None])[0]
+        cls = int(found.probs.argmax()) if target is None else target
         name = model.class_names[cls]
         cam_map = _gradcam_map(cam, f, x, cls) if args.method in ("gradcam", "both") else None
         shap_map = shap(x, cls).pixel_map() if args.method in ("shap", "both") else None
-        written = save_explanation(out, stems[f], to_display(x, model.preprocessing), name, float(probs[cls]),
-                                   cam=cam_map, shap_map=shap_map, raw=args.save_raw, title=f.name)
-        print(f"{f}: {name} (p = {probs[cls]:.3f}) -> " + ", ".join(str(w) for w in written))
+        unfamiliar = found.in_distribution is not None and not found.in_distribution
+        warning = f"Out of distribution: {NOT_TRAINED_ON_THIS}." if unfamiliar else None
+        written = save_explanation(out, stems[f], to_display(x, model.preprocessing), name, float(found.probs[cls]),
+                                   cam=cam_map, shap_map=shap_map, raw=args.save_raw, title=f.name, warning=warning)
+        print(f"{f}: {name} (p = {format_probability(found.probs[cls])})"
+              + ("  (out of distribution)" if unfamiliar else "") + " -> " + ", ".join(str(w) for w in written))
         sys.stdout.flush()
     return status
 
@@ -392,9 +469,27 @@ def build_parser():
 
     p = sub.add_parser("train", help="train VGG8 on a folder data set (ROOT/<class>/*.png)", parents=[computing])
     add_train_arguments(p)
+    add_card_arguments(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="accuracy, sensitivity, specificity, precision, AUC with 95%% CIs", parents=[computing])
+    p = sub.add_parser("calibrate", help="fit an existing model's card, out-of-distribution detector and temperature",
+                       parents=[computing],
+                       description="Fit the model card's data, the out-of-distribution detector and the temperature "
+                                   "of an existing model (trained before these existed, or elsewhere, e.g. PyTorch "
+                                   "weights loaded with VGG8.load_state_dict and saved with save_model) on the folder "
+                                   "data set it was trained on, split as its training run split it.")
+    p.add_argument("--model", help="the model file (default: the bundled phantom model)")
+    p.add_argument("--data", required=True, help="the folder data set the model was trained on")
+    p.add_argument("--out", required=True, help="the model file to write (may be --model itself)")
+    p.add_argument("--val-fraction", type=finite_float(0, 0.9, low_open=True), default=0.2,
+                   help="the training run's validation split, used for the temperature and threshold (default 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="the training run's seed, which drew the split (default 0)")
+    p.add_argument("--training-command", type=_card_text, help="how the model was trained, for the card (default: kept from its card)")
+    add_card_arguments(p)
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("evaluate", help="accuracy, sensitivity, specificity, precision, AUC with 95%% CIs",
+                       parents=[computing])
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--data", required=True, help="folder data set with the model's class folders")
     p.add_argument("--out", default="evaluation", help="folder for metrics.json and the figures")
@@ -437,6 +532,20 @@ def add_train_arguments(p):
     p.add_argument("--positive", help="positive class for cross-validation metrics")
 
 
+def add_card_arguments(p):
+    """The model card's options, shared by ``train`` and ``calibrate``."""
+    p.add_argument("--name", type=_card_text, help="the model's name in predictions and its card "
+                                                   "(default for train: FOLDER-PRESET-seedSEED)")
+    p.add_argument("--intended-use", type=_card_text, help="what the model may be used for, for its card")
+
+
+def _card_text(text):
+    from .modelcard import MAX_TEXT
+    if not 0 < len(text) <= MAX_TEXT:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_TEXT} characters")
+    return text
+
+
 def main(argv=None):
     from .datasets import DatasetError
     from .files import OutputError
@@ -444,11 +553,12 @@ def main(argv=None):
     from .modelfile import ModelFileError
     from .training import ResumeError, TrainingError
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if hasattr(args, "threads"):                 # the commands that compute
         from .compiled import announce_if_cold
         from .threads import set_threads
         set_threads(args.threads)
-        announce_if_cold(training=args.command == "train")
+        announce_if_cold(training=args.command in ("train", "calibrate"))
     try:
         return args.func(args)
     except (UsageError, ResumeError) as e:

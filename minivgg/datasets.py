@@ -7,6 +7,7 @@ resized to the preprocessing size and kept in memory (a 256 x 256 float32 image 
 training starts, listed, and left out, never met in the middle of an epoch.
 """
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,11 @@ class FolderDataset:
     def class_counts(self):
         return np.bincount(self.labels, minlength=len(self.class_names))
 
+    def batches(self, indices, batch_size=32):
+        """Yield ``batch(chunk)`` for successive chunks of ``indices`` (no augmentation): bounded memory."""
+        for i in range(0, len(indices), batch_size):
+            yield self.batch(indices[i:i + batch_size])
+
     def batch(self, indices, rng=None):
         """Model inputs (len, 3, S, S) float32 and labels for ``indices``; augmented when ``rng`` is given."""
         from .augment import augment      # SciPy's ndimage: imported only when training needs it
@@ -145,3 +151,9 @@ def stratified_kfold(labels, k, seed=0):
         offset += len(idx)
     all_idx = np.arange(len(labels))
     return [(all_idx[fold_of != f], all_idx[fold_of == f]) for f in range(k)]
+
+
+def file_list_hash(dataset, indices):
+    """SHA-256 of the sorted ``class/file name`` list of ``dataset[indices]``: which images a model saw."""
+    names = sorted(f"{dataset.class_names[dataset.labels[i]]}/{dataset.paths[i].name}" for i in indices)
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()

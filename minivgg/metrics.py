@@ -168,3 +168,32 @@ def plot_learning_curves(history, path):
     a1.legend()
     a2.legend()
     _save_figure(fig, path)
+
+
+def plot_reliability(logits, labels, temperature, path, title="Reliability"):
+    """Reliability diagram before (T = 1) and after temperature scaling: accuracy per confidence bin.
+
+    A calibrated model's bars reach the diagonal; bars below it mean over-confidence. The
+    numbers above the bars are the images per bin; the titles give the ECE (15 bins).
+    """
+    from .calibration import expected_calibration_error, reliability_bins
+    from .loss import softmax
+    plt = _figure()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharey=True)
+    for ax, (when, t) in zip(axes, (("before", 1.0), (f"after, T = {temperature:.3g}", temperature))):
+        probs = softmax(np.asarray(logits, dtype=np.float64) / t)
+        bins = reliability_bins(probs, labels)
+        edges, full = bins["edges"], bins["count"] > 0
+        ax.bar(edges[:-1][full], bins["accuracy"][full], width=np.diff(edges)[full], align="edge",
+               edgecolor="black", color="#4c72b0", label="accuracy")
+        ax.plot(bins["confidence"][full], bins["confidence"][full], "o", color="#dd8452", label="mean confidence")
+        for left, width, acc, n in zip(edges[:-1][full], np.diff(edges)[full], bins["accuracy"][full],
+                                       bins["count"][full]):
+            ax.text(left + width / 2, acc + 0.01, str(n), ha="center", va="bottom", fontsize=7)
+        ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+        ax.set(xlim=(0, 1), ylim=(0, 1.08), xlabel="confidence (top-class probability)",
+               title=f"{when}: ECE {expected_calibration_error(probs, labels):.4f}")
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="upper left")
+    fig.suptitle(title)
+    _save_figure(fig, path)

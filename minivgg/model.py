@@ -113,6 +113,13 @@ class VGG8:
         self.preprocessing = preprocessing_settings(self.config["image_size"])
         self.extra = {}             # free-form JSON metadata of a model file
         self.source = None          # the file it was loaded from, for messages
+        # What a model file says about trusting the model (see minivgg.trust), set once,
+        # at load or by fitting, before the model is shared: the model card (a dict), the
+        # out-of-distribution detector (minivgg.ood) and the temperature-scaling record
+        # (minivgg.calibration) whose temperature every probability is computed with.
+        self.card = None
+        self.ood = None
+        self.calibration = None
 
         init_rng = np.random.default_rng([seed, 0])
         self.layers = []            # [(name, layer)] in forward order
@@ -163,6 +170,11 @@ class VGG8:
     def num_classes(self):
         return self.config["num_classes"]
 
+    @property
+    def temperature(self):
+        """The softmax temperature T fitted by temperature scaling (1.0 for an uncalibrated model)."""
+        return self.calibration["temperature"] if self.calibration else 1.0
+
     # ------------------------------------------------------------------ forward / backward
 
     def check_input(self, x):
@@ -200,15 +212,18 @@ class VGG8:
             unknown = tape.watch - set(self.layer_names)
             if unknown:
                 self[sorted(unknown)[0]]                    # KeyError naming the valid layers
-        for i, (name, layer) in enumerate(self.layers):
-            x, cache = layer.forward(x, train=train, rng=rng)
-            if tape is not None:
-                if tape.keep_caches:
-                    tape.caches[name] = cache
-                if name in tape.watch:
-                    # An in-place layer next (ReLU) would overwrite what the tape keeps.
-                    following = self.layers[i + 1][1] if i + 1 < len(self.layers) else None
-                    tape.outputs[name] = x.copy() if getattr(following, "inplace", False) else x
+        # An overflowing model gives non-finite logits, which callers check and report by
+        # name (minivgg.predict.check_finite_output): no warning per kernel on the way.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i, (name, layer) in enumerate(self.layers):
+                x, cache = layer.forward(x, train=train, rng=rng)
+                if tape is not None:
+                    if tape.keep_caches:
+                        tape.caches[name] = cache
+                    if name in tape.watch:
+                        # An in-place layer next (ReLU) would overwrite what the tape keeps.
+                        following = self.layers[i + 1][1] if i + 1 < len(self.layers) else None
+                        tape.outputs[name] = x.copy() if getattr(following, "inplace", False) else x
         return x
 
     def backward(self, dlogits, tape, need_input_grad=True, stop_at=None):
@@ -281,9 +296,21 @@ class VGG8:
             return logits
         return logits, {name: np.concatenate(v) for name, v in captured.items()}
 
-    def predict_proba(self, x, batch_size=32):
-        """Softmax probabilities, (N, 3, S, S) -> (N, num_classes), in batches, inference mode."""
-        return softmax(self.infer(x, batch_size))
+    def softmax(self, logits):
+        """The model's probabilities for logits it produced: ``softmax(logits / T)``, T = :attr:`temperature`."""
+        return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
+
+    def predict_proba(self, x, batch_size=32, capture=()):
+        """Calibrated probabilities, (N, 3, S, S) -> (N, num_classes), in batches, inference mode.
+
+        ``softmax(logits / T)`` with the model's :attr:`temperature`. With ``capture``
+        (layer names, as :meth:`infer`), returns ``(probabilities, captured)``: one pass
+        gives the probabilities and, say, the features the out-of-distribution score needs.
+        """
+        if not capture:
+            return self.softmax(self.infer(x, batch_size))
+        logits, captured = self.infer(x, batch_size, capture)
+        return self.softmax(logits), captured
 
     # ------------------------------------------------------------------ parameters
 

@@ -7,7 +7,15 @@ Layout of the archive::
 
 The metadata says how to rebuild the network (``config``), what the classes are
 called, how images were preprocessed for training (reused at prediction time), and
-which minivgg wrote it.
+which minivgg wrote it. Since format 2 it also holds the model card (``card``, see
+:mod:`minivgg.modelcard`) and, for a model fitted on held-out images, the temperature
+(``calibration``, :mod:`minivgg.calibration`) and the out-of-distribution detector
+(``ood``, :mod:`minivgg.ood`), whose two arrays are stored beside the weights::
+
+    ood.class_means  float64 (classes, C)      C: channels of the last conv layer
+    ood.precision    float64 (C, C)
+
+Files of format 1 (no card, no calibration, no detector) still load.
 
 A model file may come from anywhere, so it is read defensively, in this order, and
 refused with a one-line :class:`ModelFileError` at the first problem:
@@ -20,7 +28,8 @@ refused with a one-line :class:`ModelFileError` at the first problem:
 3. every array's ``.npy`` header (dtype and shape) and its uncompressed size in the zip
    directory must be exactly what the validated metadata implies, *before* the array is
    read: a zip bomb is refused without being decompressed;
-4. the weights must be finite.
+4. the weights (and the detector's arrays) must be finite, and the detector's precision
+   matrix symmetric positive definite.
 """
 
 import json
@@ -31,11 +40,14 @@ import pywt
 
 from . import __version__
 from .atomic import atomic_write
+from .calibration import TEMPERATURE_RANGE
 from .files import input_problem, json_safe
 from .model import CONVS_PER_BLOCK, VGG8
+from .modelcard import new_card, validate_card
+from .ood import FEATURE_LAYER, MahalanobisDetector
 
 FORMAT = "minivgg-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META_KEY = "__meta__"
 MAX_META_BYTES = 4 * 2 ** 20
 LIMITS = {"num_classes": 1000, "channels": 4096, "hidden": 65536, "image_size": 1024, "parameters": 300_000_000}
@@ -128,6 +140,44 @@ def validate_meta(meta, expected_format):
              and len(set(names)) == n, f"class_names must be {n} distinct non-empty strings, got {names!r}")
     validate_preprocessing(meta.get("preprocessing"), meta["config"]["image_size"])
     _require(isinstance(meta.get("extra", {}), dict), "extra must be an object")
+    if version >= 2 or "card" in meta:
+        validate_card(meta.get("card"), names)
+    if meta.get("calibration") is not None:
+        validate_calibration(meta["calibration"])
+    if meta.get("ood") is not None:
+        validate_ood(meta["ood"])
+
+
+def _number_in(d, key, lo, hi, where):
+    v = d.get(key)
+    _require(_is_number(v) and lo <= v <= hi, f"{where}.{key} must be a number in [{lo}, {hi}], got {v!r}")
+
+
+def validate_calibration(record):
+    """Check a ``calibration`` record (temperature scaling); raises ``ValueError`` naming the field."""
+    _require(isinstance(record, dict), "calibration must be an object")
+    _require(record.get("method") == "temperature",
+             f"calibration.method must be 'temperature', got {record.get('method')!r}")
+    _number_in(record, "temperature", *TEMPERATURE_RANGE, "calibration")
+    _require(_is_int(record.get("n")) and record["n"] >= 1, f"calibration.n must be a positive integer, "
+                                                            f"got {record.get('n')!r}")
+    for key in ("nll", "ece", "brier"):
+        for when in ("before", "after"):
+            _number_in(record, f"{key}_{when}", 0, float("inf"), "calibration")
+    _require(isinstance(record.get("at_bound"), bool), "calibration.at_bound must be true or false")
+
+
+def validate_ood(record):
+    """Check an ``ood`` record (the out-of-distribution detector); raises ``ValueError`` naming the field."""
+    _require(isinstance(record, dict), "ood must be an object")
+    _require(record.get("method") == "mahalanobis", f"ood.method must be 'mahalanobis', got {record.get('method')!r}")
+    _require(record.get("layer") == FEATURE_LAYER, f"ood.layer must be {FEATURE_LAYER!r}, got {record.get('layer')!r}")
+    _number_in(record, "threshold", 0, float("inf"), "ood")
+    _require(_is_number(record.get("quantile")) and 0 < record["quantile"] <= 1,
+             f"ood.quantile must be a number in (0, 1], got {record.get('quantile')!r}")
+    for key in ("n_fit", "n_held_out"):
+        _require(_is_int(record.get(key)) and record[key] >= 1, f"ood.{key} must be a positive integer, "
+                                                                f"got {record.get(key)!r}")
 
 
 def parameter_shapes(config):
@@ -251,25 +301,53 @@ def _read_member(zf, info, name, dtype, shape, path):
 
 
 def model_array_specs(meta, expected_format=FORMAT):
-    """Validate model metadata and list the weight arrays it implies: ``{name: (dtype, shape)}``."""
+    """Validate model metadata and list the arrays it implies: ``{name: (dtype, shape)}``.
+
+    The weights, and the out-of-distribution detector's arrays when ``meta["ood"]`` is set.
+    """
     validate_meta(meta, expected_format)
-    return {name: (meta["dtype"], shape) for name, shape in parameter_shapes(meta["config"]).items()}
+    specs = {name: (meta["dtype"], shape) for name, shape in parameter_shapes(meta["config"]).items()}
+    if meta.get("ood") is not None:
+        c = meta["config"]["channels"][-1]
+        specs["ood.class_means"] = ("float64", (meta["config"]["num_classes"], c))
+        specs["ood.precision"] = ("float64", (c, c))
+    return specs
 
 
 # ---------------------------------------------------------------------------- models
 
 
 def model_metadata(model, extra=None):
-    """The JSON record stored beside a model's weights."""
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "minivgg_version": __version__,
+    """The JSON record stored beside a model's weights (a model without a card gets one that says so)."""
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "minivgg_version": __version__,
             "architecture": "VGG8", "config": model.config, "dtype": model.dtype.name,
             "class_names": model.class_names, "preprocessing": model.preprocessing,
-            "extra": model.extra if extra is None else extra}
+            "extra": model.extra if extra is None else extra, "card": model.card or new_card()}
+    if model.calibration:
+        meta["calibration"] = model.calibration
+    if model.ood:
+        meta["ood"] = {"method": "mahalanobis", "layer": model.ood.layer, "threshold": model.ood.threshold,
+                       "quantile": model.ood.quantile, "n_fit": model.ood.n_fit, "n_held_out": model.ood.n_held_out}
+    return meta
+
+
+def model_arrays(model):
+    """The arrays stored in a model file: the weights, and the detector's arrays when there is one."""
+    arrays = model.state_dict()
+    if model.ood:
+        arrays.update({"ood.class_means": model.ood.class_means, "ood.precision": model.ood.precision})
+    return arrays
 
 
 def save_model(model, path, extra=None):
-    """Write ``model`` to ``path`` atomically; ``extra`` (JSON-able; default ``model.extra``) goes in ``meta["extra"]``."""
-    write_npz(path, model.state_dict(), model_metadata(model, extra))
+    """Write ``model`` to ``path`` atomically; ``extra`` (JSON-able; default ``model.extra``) goes in ``meta["extra"]``.
+
+    The metadata is checked as :func:`load_model` will check it, first: a file that could
+    not be loaded again is never written (``ValueError`` naming the field).
+    """
+    meta = model_metadata(model, extra)
+    validate_meta(json.loads(json.dumps(json_safe(meta))), FORMAT)
+    write_npz(path, model_arrays(model), meta)
 
 
 def model_from_arrays(arrays, meta, path):
@@ -277,11 +355,29 @@ def model_from_arrays(arrays, meta, path):
     bad = [name for name, a in arrays.items() if not np.isfinite(a).all()]
     if bad:
         raise ModelFileError(f"{path}: non-finite weights (NaN or infinity) in {', '.join(bad)}")
+    arrays = dict(arrays)
+    means, precision = arrays.pop("ood.class_means", None), arrays.pop("ood.precision", None)
     model = VGG8(**meta["config"], dtype=meta["dtype"], class_names=meta["class_names"])
     model.load_state_dict(arrays)
     model.preprocessing = meta["preprocessing"]
     model.extra = meta.get("extra", {})
+    model.card = meta.get("card")
+    model.calibration = meta.get("calibration")
+    if meta.get("ood") is not None:
+        if not (np.allclose(precision, precision.T) and _positive_definite(precision)):
+            raise ModelFileError(f"{path}: ood.precision is not a symmetric positive definite matrix")
+        d = meta["ood"]
+        model.ood = MahalanobisDetector(means, precision, d["threshold"], d["quantile"], d["layer"],
+                                        d["n_fit"], d["n_held_out"])
     return model
+
+
+def _positive_definite(matrix):
+    try:
+        np.linalg.cholesky(matrix)
+    except np.linalg.LinAlgError:
+        return False
+    return True
 
 
 def load_model(path):

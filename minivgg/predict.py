@@ -1,17 +1,23 @@
 """The prediction core shared by ``minivgg predict``, ``explain``, ``evaluate`` and the terminal app.
 
 An image is read (:mod:`minivgg.imageio`), preprocessed with the settings stored in
-the model file (:mod:`minivgg.preprocess`), and scored in inference mode.
+the model file (:mod:`minivgg.preprocess`), and scored in inference mode: calibrated
+probabilities (the model's temperature, :mod:`minivgg.calibration`) and, when the model
+file has a detector, an out-of-distribution score and verdict (:mod:`minivgg.ood`).
 """
 
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
 from .imageio import ImageError, load_image
+from .modelcard import model_name
 from .modelfile import ModelFileError
 from .preprocess import preprocess
+
+NOT_TRAINED_ON_THIS = "the model was not trained on images like this one; do not rely on this prediction"
 
 
 def load_for_model(path, model):
@@ -19,16 +25,82 @@ def load_for_model(path, model):
     return preprocess(load_image(path), model.preprocessing)
 
 
-def check_finite_output(model, probs):
-    """Return ``probs``, or raise :class:`ModelFileError` naming the model when any is NaN or infinite.
+def check_finite_output(model, *outputs):
+    """Return ``outputs[0]``, or raise :class:`ModelFileError` naming the model when any is NaN or infinite.
 
     A model whose weights overflow on some input gives NaN; that must never reach a
-    report (nor a JSON line, where ``NaN`` is not valid).
+    report (nor a JSON line, where ``NaN`` is not valid). ``outputs`` are the
+    probabilities and, when there are any, the out-of-distribution scores.
     """
-    if not np.isfinite(probs).all():
-        raise ModelFileError(f"{model.source or 'the model'}: output is not finite (NaN or infinity); "
+    if not all(np.isfinite(o).all() for o in outputs if o is not None):
+        raise ModelFileError(f"{model.source or model_name(model)}: output is not finite (NaN or infinity); "
                              f"the model is unusable on these inputs")
-    return probs
+    return outputs[0]
+
+
+@dataclass
+class Assessment:
+    """What the model says about a batch of images.
+
+    Attributes
+    ----------
+    probs : (N, K) calibrated class probabilities
+    logits : (N, K) the raw network outputs (``probs`` is ``softmax(logits / T)``)
+    ood_score : (N,) Mahalanobis scores, or None for a model file without a detector
+    in_distribution : (N,) bool, or None for a model file without a detector
+    """
+    probs: np.ndarray
+    logits: np.ndarray
+    ood_score: np.ndarray = None
+    in_distribution: np.ndarray = None
+
+    def __getitem__(self, i):
+        """The assessment of image ``i`` (entries are scalars, or None)."""
+        return Assessment(self.probs[i], self.logits[i], *(None if a is None else a[i]
+                                                            for a in (self.ood_score, self.in_distribution)))
+
+    @staticmethod
+    def concatenate(parts, num_classes):
+        """One assessment from the assessments of consecutive batches."""
+        if not parts:
+            return Assessment(np.zeros((0, num_classes)), np.zeros((0, num_classes)))
+        joined = [None if getattr(parts[0], k) is None else np.concatenate([getattr(p, k) for p in parts])
+                  for k in ("probs", "logits", "ood_score", "in_distribution")]
+        return Assessment(*joined)
+
+
+def assess(model, x, batch_size=32):
+    """Probabilities and out-of-distribution verdicts for model inputs ``x`` (N, 3, S, S), in one pass.
+
+    Raises :class:`ModelFileError` naming the model when its output is not finite.
+    """
+    layers = ("classifier.6",) + ((model.ood.layer,) if model.ood else ())
+    probs, captured = model.predict_proba(x, batch_size, capture=layers)
+    logits = captured["classifier.6"].astype(np.float64)
+    if model.ood is None:
+        return Assessment(check_finite_output(model, probs), logits)
+    scores = model.ood.score(captured[model.ood.layer])
+    check_finite_output(model, probs, scores)
+    return Assessment(probs, logits, scores, model.ood.in_distribution(scores))
+
+
+def assess_dataset(model, dataset, indices, batch_size=32):
+    """:func:`assess` over ``dataset[indices]`` (no augmentation), in batches."""
+    return Assessment.concatenate([assess(model, x, batch_size) for x, _ in dataset.batches(indices, batch_size)],
+                                  model.num_classes)
+
+
+def format_probability(p):
+    """``p`` with 3 decimals, or as many more (up to 6) as it takes not to show a 0 or 1 it is not.
+
+    0.9996 prints as 0.9996, not 1.000: a printed certainty should be one the model has.
+    Only a probability within 5e-7 of 0 or 1 prints as 0.000000 or 1.000000.
+    """
+    for digits in range(3, 7):
+        text = f"{p:.{digits}f}"
+        if 0 < float(text) < 1:
+            return text
+    return text
 
 
 def _load_or_error(path, model):
@@ -39,10 +111,10 @@ def _load_or_error(path, model):
 
 
 def predict_files(model, files, batch_size=16, workers=2):
-    """Yield ``(path, probabilities, x)`` per file, or ``(path, ImageError, None)`` for unreadable ones.
+    """Yield ``(path, assessment, x)`` per file, or ``(path, ImageError, None)`` for unreadable ones.
 
-    ``x`` is the model input (3, S, S), handed on so that callers drawing heatmaps need
-    not read the file again.
+    ``assessment`` is that image's :class:`Assessment`; ``x`` is the model input (3, S, S),
+    handed on so that callers drawing heatmaps need not read the file again.
 
     Files are decoded and preprocessed by ``workers`` threads (Pillow, SciPy and
     PyWavelets release the GIL) while the model scores the previous batch, and scored
@@ -63,8 +135,8 @@ def predict_files(model, files, batch_size=16, workers=2):
             good = [j for j, r in enumerate(inputs) if not isinstance(r, ImageError)]
             results = list(inputs)
             if good:
-                probs = check_finite_output(model, model.predict_proba(np.stack([inputs[j] for j in good]), batch_size))
-                for j, p in zip(good, probs):
-                    results[j] = p
+                batch = assess(model, np.stack([inputs[j] for j in good]), batch_size)
+                for k, j in enumerate(good):
+                    results[j] = batch[k]
             for f, r, x in zip(chunk, results, inputs):
                 yield f, r, (None if isinstance(x, ImageError) else x)

@@ -71,8 +71,13 @@ def _load_blas():
     np.ones((2, 2)) @ np.ones((2, 2))
 
 
-def _mark_pool_thread():
+def _start_pool_thread():
     _in_pool.active = True
+    # As in VGG8.forward: an overflowing model gives non-finite outputs, which callers
+    # report by name (minivgg.predict.check_finite_output), not a warning per kernel.
+    # (NumPy's error state belongs to each thread.)
+    import numpy as np
+    np.seterr(over="ignore", invalid="ignore")
 
 
 def parallel_for(n_items, fn):
@@ -89,7 +94,7 @@ def parallel_for(n_items, fn):
         global _pool
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minivgg",
-                                       initializer=_mark_pool_thread)
+                                       initializer=_start_pool_thread)
         pool = _pool
     futures = [pool.submit(fn, i) for i in range(n_items)]
     return [f.result() for f in futures]

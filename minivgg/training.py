@@ -15,6 +15,9 @@ and a checkpoint (weights, Adam moments, history) is written atomically, so:
 * a NaN or infinite loss stops the run with a message; the checkpoint on disk is
   the last good epoch.
 
+At the end, the out-of-distribution detector, the temperature and the model card are
+fitted on the same train/validation split (:mod:`minivgg.trust`) and saved with the model.
+
 Learning rate: the paper reports "Adam ... learning rate = 0.05". For Adam that is far
 too large (each step moves every weight by up to ``lr``; weights of a VGG are ~0.01),
 and it diverges here within a few steps. We default to 1e-4 for the paper preset, the
@@ -25,23 +28,25 @@ classifier) turns it off: on 400 phantoms with 0.5 it was still at chance after 
 epochs, while without it the validation AUC passed 0.95 by epoch 14.
 """
 
-import hashlib
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .datasets import FolderDataset, stratified_kfold, stratified_split
+from .datasets import FolderDataset, file_list_hash, stratified_kfold, stratified_split
 from .loss import softmax_cross_entropy
 from .metrics import binary_metrics, evaluate_predictions, plot_learning_curves, summarise_folds
 from .model import PAPER_CHANNELS, VGG8
-from .modelfile import model_array_specs, model_from_arrays, model_metadata, read_npz, save_model, write_npz
+from .modelfile import (model_array_specs, model_from_arrays, model_metadata, parameter_shapes, read_npz, save_model,
+                        write_npz)
 from .model import Tape
 from .optim import Adam
 from .files import json_safe, prepare_output_dir, write_json
 from .preprocess import preprocessing_settings
+from .trust import fit_trust
 
 PRESETS = {
     "paper": dict(channels=PAPER_CHANNELS, hidden=512, image_size=224, epochs=100, batch_size=16, lr=1e-4,
@@ -92,8 +97,7 @@ def predict_dataset(model, dataset, indices, batch_size=32):
     """Class probabilities for ``dataset[indices]`` (no augmentation), shape (len, classes)."""
     if len(indices) == 0:
         return np.zeros((0, model.num_classes))
-    return np.concatenate([model.predict_proba(dataset.batch(indices[i:i + batch_size])[0], batch_size)
-                           for i in range(0, len(indices), batch_size)])
+    return np.concatenate([model.predict_proba(x, batch_size) for x, _ in dataset.batches(indices, batch_size)])
 
 
 def _epoch_rng(seed, epoch, stream):
@@ -118,7 +122,9 @@ def _checkpoint_specs(meta):
             raise ValueError(f"{key} must be a number, got {meta.get(key)!r}")
     if not isinstance(meta.get("training"), dict):
         raise ValueError("training state is missing")
-    return {**specs, **{f"adam.{moment}.{name}": spec for name, spec in specs.items() for moment in "mv"}}
+    moments = {f"adam.{moment}.{name}": (meta["dtype"], shape)
+               for name, shape in parameter_shapes(meta["config"]).items() for moment in "mv"}
+    return {**specs, **moments}
 
 
 def load_checkpoint(path):
@@ -130,21 +136,18 @@ def load_checkpoint(path):
     return model, opt, meta["training"]
 
 
-def file_list_hash(dataset, indices):
-    """SHA-256 of the sorted ``class/file name`` list of ``dataset[indices]``: which images a model saw."""
-    names = sorted(f"{dataset.class_names[dataset.labels[i]]}/{dataset.paths[i].name}" for i in indices)
-    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
-
-
 def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_size=None, lr=None, seed=0,
-        resume=False, progress=None, options=None):
+        resume=False, progress=None, options=None, card=None):
     """Train a VGG8 on ``dataset[train_idx]``, scoring ``dataset[val_idx]`` each epoch.
 
     Writes ``out/checkpoint.npz`` every epoch, and ``out/model.npz`` and
     ``out/history.json`` at the end. With ``resume``, continues from ``out/checkpoint.npz``
     when there is one, after checking that every setting that shapes the weights is the
     checkpoint's (:class:`ResumeError` names those that are not). ``options`` are further
-    JSON-able run settings to record and check the same way. Returns ``(model, history)``.
+    JSON-able run settings to record and check the same way. At the end, the
+    out-of-distribution detector, the temperature and the model card are fitted on the
+    same split (:func:`minivgg.trust.fit_trust`); ``card`` gives the card's ``name``,
+    ``intended_use`` and ``command``. Returns ``(model, history)``.
     """
     cfg = PRESETS[preset] if isinstance(preset, str) else preset
     epochs = epochs or cfg["epochs"]
@@ -206,7 +209,11 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
         history.append(record)
         progress.line(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
         save_checkpoint(ckpt, model, opt, {"epoch": epoch, "epochs": epochs, "history": history, "run": run})
-    model.extra = {"history": history, "preset": preset if isinstance(preset, str) else "custom", "seed": seed}
+    preset_name = preset if isinstance(preset, str) else "custom"
+    model.extra = {"history": history, "preset": preset_name, "seed": seed}
+    card = card or {}
+    fit_trust(model, dataset, train_idx, val_idx, name=card.get("name") or f"{dataset.root.name}-{preset_name}-seed{seed}",
+              intended_use=card.get("intended_use"), command=card.get("command"), seed=seed, progress=progress)
     save_model(model, out / "model.npz")
     write_json(out / "history.json", history)
     plot_learning_curves(history, out / "learning_curves.png")
@@ -246,13 +253,14 @@ def load_folder(data, preset, wavelet, progress):
 
 
 def train_command(data, out, preset=None, epochs=None, batch_size=None, lr=None, seed=None, val_fraction=None,
-                  resume=False, wavelet=None, progress=None):
+                  resume=False, wavelet=None, progress=None, name=None, intended_use=None, command=None):
     """Load ``data``, split off a stratified validation set, train; returns (model, history).
 
     Options left as None take their defaults (preset ``small``, seed 0, validation
     fraction 0.2, wavelet on, the preset's epochs, batch size and learning rate), or, when
     resuming, the checkpoint's values; an option given with another value than the
-    checkpoint's is refused (:class:`ResumeError`).
+    checkpoint's is refused (:class:`ResumeError`). ``name``, ``intended_use`` and
+    ``command`` (default: this process's command line) go into the model card.
     """
     progress = progress or Progress()
     out = prepare_output_dir(out)
@@ -273,7 +281,9 @@ def train_command(data, out, preset=None, epochs=None, batch_size=None, lr=None,
     counts = ", ".join(f"{n} {c}" for c, n in zip(dataset.class_names, dataset.class_counts()))
     progress.line(f"{data}: {len(dataset)} images ({counts}); training on {len(train_idx)}, validating on {len(val_idx)}")
     return fit(dataset, train_idx, val_idx, out, preset, epochs, batch_size or given.get("batch_size"),
-               lr or given.get("lr"), seed, resume, progress, options={"val_fraction": val_fraction})
+               lr or given.get("lr"), seed, resume, progress, options={"val_fraction": val_fraction},
+               card={"name": name, "intended_use": intended_use,
+                     "command": command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])})
 
 
 def cross_validate(data, out, k=5, preset="small", epochs=None, batch_size=None, lr=None, seed=0,

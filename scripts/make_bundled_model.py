@@ -3,9 +3,11 @@
     python scripts/make_bundled_model.py [--work /tmp/minivgg-bundle]
 
 1. ``minivgg phantoms``: 400 training phantoms (seed 0) and 200 held-out ones (seed 1);
-2. ``minivgg train --preset small --seed 0`` on the 400 (80 of them for validation);
+2. ``minivgg train --preset small --seed 0`` on the 400 (80 of them for validation); this
+   also fits the out-of-distribution detector, the temperature and the model card;
 3. evaluation on the 200 held-out phantoms; the metrics go into the model file;
-4. the model and six held-out samples (three per class) are copied into ``minivgg/data/``.
+4. the model (its card with the test metrics too) and six held-out samples (three per
+   class) are copied into ``minivgg/data/``.
 
 Everything is seeded, so the result is the same on a machine with the same BLAS.
 """
@@ -24,6 +26,7 @@ from minivgg.phantoms import write_phantoms
 from minivgg.training import predict_dataset, train_command
 
 DATA = Path(__file__).resolve().parents[1] / "minivgg" / "data"
+INTENDED_USE = "teaching and testing; trained on synthetic phantoms; not for diagnosis"
 
 
 def main():
@@ -32,7 +35,8 @@ def main():
     work = Path(parser.parse_args().work)
     write_phantoms(work / "train", 400, seed=0)
     write_phantoms(work / "test", 200, seed=1)
-    train_command(work / "train" / "images", work / "run", preset="small", seed=0)
+    train_command(work / "train" / "images", work / "run", preset="small", seed=0, name="minivgg-phantom-small",
+                  intended_use=INTENDED_USE, command="python scripts/make_bundled_model.py")
     model = load_model(work / "run" / "model.npz")
     test = FolderDataset(work / "test" / "images", model.preprocessing, class_names=model.class_names)
     probs = predict_dataset(model, test, np.arange(len(test)))
@@ -42,6 +46,7 @@ def main():
     keep = {k: metrics[k] for k in ("accuracy", "sensitivity", "specificity", "precision", "auc", "ci95", "n")}
     model.extra = {**model.extra, "test_metrics": keep, "trained_on": "400 phantoms, seed 0; tested on 200, seed 1",
                    "reproduce": "python scripts/make_bundled_model.py"}
+    model.card["metrics"]["test"] = {k: v for k, v in keep.items() if k != "ci95"}
     save_model(model, DATA / "model.npz")
     samples = DATA / "samples"
     shutil.rmtree(samples, ignore_errors=True)

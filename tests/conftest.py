@@ -21,3 +21,14 @@ def tiny64():
 def torch():
     """PyTorch, the reference oracle of some tests; only the tests that take it skip without it."""
     return pytest.importorskip("torch", reason="PyTorch is this test's reference oracle; pip install torch==2.13.0")
+
+
+def shared_data():
+    """The real radiographs (never copied into the repository): $MINIVGG_SHARED_DATA, else ../shared/data
+    beside the repository, else /work/shared/data (a git worktree lives one folder deeper)."""
+    import os
+    from pathlib import Path
+    if os.environ.get("MINIVGG_SHARED_DATA"):
+        return Path(os.environ["MINIVGG_SHARED_DATA"])
+    beside = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return beside if beside.is_dir() else Path("/work/shared/data")

@@ -17,6 +17,10 @@ Prediction, Grad-CAM and SHAP run in background threads, so the interface never
 freezes; SHAP reports progress and can be cancelled. Widgets are only touched from
 the interface thread (``call_from_thread``).
 
+The model's name and intended use (from its card) are always on screen, and an image the
+model's out-of-distribution detector flags gets a red warning and a red frame: the model
+was not trained on images like it.
+
 Every result belongs to the image it was computed for: opening an image makes a new
 :class:`Opened` record and cancels the workers of the previous one, and a worker hands
 its result back together with the record it started from, so a late result for an
@@ -48,7 +52,8 @@ from minivgg.explain.render import gradcam_overlay, save_explanation, shap_overl
 from minivgg.files import OutputError, prepare_output_dir
 from minivgg.imageio import ImageError, is_image_path
 from minivgg.layers import MaxPool2x2
-from minivgg.predict import load_for_model
+from minivgg.modelcard import model_name
+from minivgg.predict import NOT_TRAINED_ON_THIS, assess, format_probability, load_for_model
 from minivgg.preprocess import to_display
 
 # textual-image 0.12 (the last for Python 3.11) calls Pillow's getdata(), deprecated in
@@ -82,8 +87,14 @@ class Opened:
     x: np.ndarray              # the model input (3, S, S)
     gray: np.ndarray           # what the model saw, for display (S, S)
     probs: np.ndarray = None
+    in_distribution: bool = None   # None: not known (a model without a detector)
     cam: np.ndarray = None     # normalised Grad-CAM map (S, S)
     shap: object = None        # SHAPResult
+
+    @property
+    def flagged(self):
+        """True when the model's detector found the image unlike its training images."""
+        return self.in_distribution is not None and not self.in_distribution
 
     def target(self, model):
         """The explained class: the predicted one (predicting now if the prediction is still running)."""
@@ -111,7 +122,9 @@ Classifies a hand radiograph with a VGG8 and explains the prediction.
 
 Grad-CAM: bright = strong evidence *for* the predicted class.
 SHAP: red pushes towards the class, blue against it.
-The model's output is not a diagnosis.
+The model's output is not a diagnosis. Read the model's intended use (bottom right).
+A red **out of distribution** warning means the image is not like the model's training
+images: the model was not trained on images like it, and its prediction is not reliable.
 """
 
 
@@ -202,6 +215,8 @@ class MiniVGGApp(App):
     #bottom {{ height: auto; }}
     #probs {{ width: 1fr; height: auto; padding: 0 1; }}
     #status-box {{ width: 1fr; height: auto; padding: 0 1; }}
+    #model-card {{ color: $text-muted; }}
+    .panel.flagged {{ border: heavy $error; }}
     #progress {{ width: 40; }}
     HelpScreen, ImagePicker, Gallery, LayersScreen {{ align: center middle; }}
     #help, #picker, #gallery, #layers {{ width: 90%; height: 85%; border: thick $primary; background: $surface; }}
@@ -243,6 +258,8 @@ class MiniVGGApp(App):
         with Horizontal(id="bottom"):
             yield Static("Open a radiograph: o (file), g (samples), ? (help)", id="probs")
             with Vertical(id="status-box"):
+                intended = (self.model.card or {}).get("intended_use", "not known (a model file without a card)")
+                yield Static(f"model: {model_name(self.model)}\nintended use: {intended}", id="model-card", markup=False)
                 yield Static("ready", id="status")
                 yield ProgressBar(total=100, show_eta=False, id="progress")
         yield Footer()
@@ -285,6 +302,7 @@ class MiniVGGApp(App):
         for group in ("predict", "gradcam", "shap"):        # their results would be for the old image
             self.workers.cancel_group(self, group)
         self.current = item = Opened(path, x, to_display(x, self.model.preprocessing))
+        self.show_flag(False)
         self.query_one("#pic-gradcam").image = None
         self.query_one("#pic-shap").image = None
         self.set_progress(0, 100)
@@ -295,11 +313,11 @@ class MiniVGGApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="predict")
     def predict(self, item):
-        probs = self.model.predict_proba(item.x[None])[0]
-        self.call_from_thread(self.show_probabilities, item, probs)
+        found = assess(self.model, item.x[None])[0]
+        self.call_from_thread(self.show_probabilities, item, found.probs, found.in_distribution)
 
-    def show_probabilities(self, item, probs):
-        item.probs = probs
+    def show_probabilities(self, item, probs, in_distribution=None):
+        item.probs, item.in_distribution = probs, in_distribution
         if item is not self.current:
             return
         best = int(probs.argmax())
@@ -307,10 +325,20 @@ class MiniVGGApp(App):
         for i, (name, p) in enumerate(zip(self.model.class_names, probs)):
             bar = "█" * int(round(p * 30))
             style = "b green" if i == best else "dim"
-            lines.append(f"[{style}]{name:>12} {bar:<30} {p:6.3f}[/]")
+            lines.append(f"[{style}]{name:>12} {bar:<30} {format_probability(p):>8}[/]")
         lines.append(f"predicted: [b]{self.model.class_names[best]}[/]  (c: Grad-CAM, s: SHAP, w: save)")
+        if item.flagged:
+            lines.append(f"[b red]⚠ OUT OF DISTRIBUTION:[/] [red]{NOT_TRAINED_ON_THIS}[/]")
         self.query_one("#probs", Static).update("\n".join(lines))
-        self.set_status(f"{item.path.name}: predicted {self.model.class_names[best]}")
+        self.show_flag(item.flagged)
+        self.set_status(f"{item.path.name}: predicted {self.model.class_names[best]}"
+                        + (" (out of distribution)" if item.flagged else ""))
+
+    def show_flag(self, flagged):
+        """Frame the radiograph in red, titled, while the image on screen is out of distribution."""
+        panel = self.query_one("#panel-image")
+        panel.set_class(flagged, "flagged")
+        panel.border_subtitle = "OUT OF DISTRIBUTION" if flagged else ""
 
     def _need_image(self):
         if self.current is None:
@@ -412,7 +440,8 @@ class MiniVGGApp(App):
             written = save_explanation(prepare_output_dir(self.out_dir), item.path.stem, item.gray, name,
                                        float(probs[target]), cam=item.cam,
                                        shap_map=None if item.shap is None else item.shap.pixel_map(),
-                                       title=item.path.name)
+                                       title=item.path.name,
+                                       warning=f"Out of distribution: {NOT_TRAINED_ON_THIS}." if item.flagged else None)
         except (OutputError, OSError) as e:
             self.set_status(f"[b red]error:[/] {e}")
             self.notify(str(e), title="Cannot save", severity="error")
