@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .progress import Progress
 
 BUNDLED_DIR = Path(__file__).parent / "data"
 BUNDLED_MODEL = BUNDLED_DIR / "model.npz"
@@ -173,19 +174,11 @@ def cmd_phantoms(args):
     from .files import prepare_output_dir
     from .phantoms import write_phantoms
     prepare_output_dir(args.out)
-    paths = write_phantoms(args.out, args.n, seed=args.seed, size=args.size, progress=_counter("phantoms"))
+    progress = Progress(quiet=args.quiet)
+    paths = write_phantoms(args.out, args.n, seed=args.seed, size=args.size,
+                           progress=lambda done, total: progress.update("phantoms", done, total))
     print(f"wrote {len(paths)} phantoms to {Path(args.out) / 'images'} (masks in {Path(args.out) / 'masks'})")
     return 0
-
-
-def _counter(what):
-    tty = sys.stderr.isatty()
-
-    def report(done, total):
-        if tty or done == total:
-            sys.stderr.write(f"\r{what}: {done}/{total}" + ("\n" if done == total else ""))
-            sys.stderr.flush()
-    return report
 
 
 def cmd_train(args):
@@ -197,14 +190,15 @@ def cmd_train(args):
             raise UsageError("--resume continues one training run; it cannot be combined with --kfold")
         result = cross_validate(args.data, args.out, k=args.kfold, preset=args.preset or "small", epochs=args.epochs,
                                 batch_size=args.batch_size, lr=args.lr, seed=args.seed or 0, positive=args.positive,
-                                wavelet=wavelet is None)
+                                wavelet=wavelet is None, progress=Progress(quiet=args.quiet))
         for name, v in result["summary"].items():
             print(f"{name:12} {v['mean']:.3f} +- {v['sd']:.3f}")
         print(f"wrote {Path(args.out) / 'cv.json'}")
         return 0
     train_command(args.data, args.out, preset=args.preset, epochs=args.epochs, batch_size=args.batch_size,
                   lr=args.lr, seed=args.seed, val_fraction=args.val_fraction, resume=args.resume, wavelet=wavelet,
-                  name=args.name, intended_use=args.intended_use, command=_command_line(args))
+                  name=args.name, intended_use=args.intended_use, command=_command_line(args),
+                  progress=Progress(quiet=args.quiet))
     print(f"wrote {Path(args.out) / 'model.npz'}, history.json, learning_curves.png")
     return 0
 
@@ -217,11 +211,10 @@ def _command_line(args):
 def cmd_calibrate(args):
     """Fit an existing model's card, out-of-distribution detector and temperature on its training folder."""
     from .modelcard import card_lines
-    from .training import Progress
     from .trust import calibrate_command
     model = calibrate_command(args.model or BUNDLED_MODEL, args.data, args.out, val_fraction=args.val_fraction,
                               seed=args.seed, name=args.name, intended_use=args.intended_use,
-                              training_command=args.training_command, progress=Progress())
+                              training_command=args.training_command, progress=Progress(quiet=args.quiet))
     for label, text in card_lines(model):
         if label in ("name", "calibration", "out of distribution", "validation metrics"):
             print(f"  {label + ':':21}{text}")
@@ -241,10 +234,13 @@ def cmd_evaluate(args):
     if positive not in model.class_names:
         raise UsageError(f"--positive {positive!r} is not one of the model's classes {model.class_names}")
     out = prepare_output_dir(args.out)
-    dataset = FolderDataset(args.data, model.preprocessing, class_names=model.class_names)
+    progress = Progress(quiet=args.quiet)
+    dataset = FolderDataset(args.data, model.preprocessing, class_names=model.class_names,
+                            progress=lambda done, total: progress.update("reading", done, total))
     for line in dataset.broken:
-        print(f"minivgg: skipped: {line}", file=sys.stderr)
-    found = assess_dataset(model, dataset, np.arange(len(dataset)))
+        progress.problem(f"minivgg: skipped: {line}")
+    found = assess_dataset(model, dataset, np.arange(len(dataset)),
+                           progress=lambda done, total: progress.update("predicting", done, total))
     result = evaluate_predictions(dataset.labels, found.probs, model.class_names, positive, n_boot=args.bootstrap,
                                   seed=args.seed)
     result["calibration"] = calibration_report(found.logits, dataset.labels, model.temperature)
@@ -298,9 +294,10 @@ def cmd_predict(args):
                                                           budget=1000, seed=0))
         stems = distinct_stems(files)
     status, scored, flagged = 0, 0, 0
+    progress = Progress(quiet=args.quiet or len(files) <= args.batch_size)
     for n, (f, result, x) in enumerate(predict_files(model, files, args.batch_size), 1):
         if isinstance(result, ImageError):
-            print(f"minivgg: error: {result}", file=sys.stderr)
+            progress.problem(f"minivgg: error: {result}")
             status = 65
             continue
         cls = int(result.probs.argmax())
@@ -312,8 +309,7 @@ def cmd_predict(args):
             maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap_map": shap(x, cls).pixel_map()}
             save_explanation(folder, stems[f], to_display(x, model.preprocessing), label, float(result.probs[cls]),
                              combined=False, **maps)
-        if len(files) > args.batch_size and sys.stderr.isatty():
-            sys.stderr.write(f"\r{n}/{len(files)}" + ("\n" if n == len(files) else ""))
+        progress.update("predict", n, len(files))
     sys.stdout.flush()
     if scored:
         print(_ood_summary(model, name, scored, flagged), file=sys.stderr)
@@ -420,6 +416,8 @@ def build_parser():
     computing = argparse.ArgumentParser(add_help=False)
     computing.add_argument("--threads", type=int_at_least(1, 1024),
                            help="threads to compute with (default: every core this process may use)")
+    computing.add_argument("--quiet", action="store_true",
+                           help="no progress lines on stderr (they are only drawn when stderr is a terminal)")
 
     p = sub.add_parser("info", help="describe a model: layers, shapes, parameters")
     p.add_argument("--model", help="a model file (default: the bundled phantom model)")
@@ -461,6 +459,7 @@ def build_parser():
     p.set_defaults(func=cmd_tui)
 
     p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks")
+    p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int_at_least(1, 10 ** 6), default=400)
     p.add_argument("--seed", type=int, default=0)

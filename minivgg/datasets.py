@@ -61,6 +61,7 @@ class FolderDataset:
         Preprocessing settings (:func:`minivgg.preprocess.preprocessing_settings`).
     class_names : list of str, optional
         Expected class names (e.g. a trained model's); a mismatch is an error.
+    progress : callable ``(done, total)``, optional, called after each file is read
 
     Attributes
     ----------
@@ -71,7 +72,7 @@ class FolderDataset:
         One line per file that could not be read (left out of the data set).
     """
 
-    def __init__(self, root, settings, class_names=None):
+    def __init__(self, root, settings, class_names=None, progress=None):
         self.root = Path(root)
         self.settings = settings
         classes, items = scan_folder(self.root)
@@ -79,7 +80,9 @@ class FolderDataset:
             raise DatasetError(f"{self.root}: class folders {classes} differ from the model's classes {list(class_names)}")
         self.class_names = classes
         self.paths, labels, self.images, self.broken = [], [], [], []
-        for path, name in items:
+        for done, (path, name) in enumerate(items, 1):
+            if progress:
+                progress(done, len(items))
             try:
                 self.images.append(resize(load_image(path), settings["resize"]))
             except ImageError as e:

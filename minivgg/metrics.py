@@ -165,6 +165,9 @@ def plot_learning_curves(history, path):
         a2.plot(epochs, [h.get(key, np.nan) for h in history], marker=".", label=label)
     a1.set(xlabel="epoch", ylabel="loss", title="Loss")
     a2.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1.02))
+    from matplotlib.ticker import MaxNLocator
+    for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # epochs are whole numbers
     a1.legend()
     a2.legend()
     _save_figure(fig, path)

@@ -84,10 +84,15 @@ def assess(model, x, batch_size=32):
     return Assessment(probs, logits, scores, model.ood.in_distribution(scores))
 
 
-def assess_dataset(model, dataset, indices, batch_size=32):
-    """:func:`assess` over ``dataset[indices]`` (no augmentation), in batches."""
-    return Assessment.concatenate([assess(model, x, batch_size) for x, _ in dataset.batches(indices, batch_size)],
-                                  model.num_classes)
+def assess_dataset(model, dataset, indices, batch_size=32, progress=None):
+    """:func:`assess` over ``dataset[indices]`` (no augmentation), in batches; ``progress(done, total)`` after each."""
+    parts, done = [], 0
+    for x, _ in dataset.batches(indices, batch_size):
+        parts.append(assess(model, x, batch_size))
+        done += len(x)
+        if progress:
+            progress(done, len(indices))
+    return Assessment.concatenate(parts, model.num_classes)
 
 
 def format_probability(p):

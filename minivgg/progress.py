@@ -1,0 +1,54 @@
+"""Progress reports on stderr: a line redrawn in place, with an ETA, when stderr is a terminal.
+
+When stderr is piped or redirected (a log file, a CI run, ``2>&1 | tee``) the redrawn
+line would only fill the log with carriage returns, so :meth:`Progress.update` writes
+nothing there; :meth:`Progress.line` (a finished epoch) always writes. ``quiet=True`` (the
+commands' ``--quiet``) silences both. :meth:`Progress.problem` (an unreadable file) is
+never silenced.
+"""
+
+import sys
+import time
+
+
+class Progress:
+    """Report work as it happens.
+
+    Parameters
+    ----------
+    stream : file, default ``sys.stderr`` (looked up when created, so tests can capture it)
+    quiet : bool, write nothing at all
+    """
+
+    def __init__(self, stream=None, quiet=False):
+        self.stream = stream or sys.stderr
+        self.quiet = quiet
+        self.live = not quiet and self.stream.isatty()
+        self._label, self._started = None, 0.0
+
+    def update(self, label, done, total, detail=""):
+        """Redraw ``label [#####     ] done/total detail ETA 12s``; the ETA counts from the first update of ``label``."""
+        if not self.live or total <= 0:
+            return
+        now = time.perf_counter()
+        if label != self._label:
+            self._label, self._started = label, now
+        eta = (now - self._started) / done * (total - done) if done else float("nan")
+        bar = "#" * int(24 * done / total)
+        shown = f"ETA {eta:4.0f}s" if done < total else "done    "
+        self.stream.write(f"\r{label} [{bar:<24}] {done}/{total} {detail} {shown} ")
+        self.stream.flush()
+        if done >= total:
+            self.stream.write("\n")
+            self._label = None
+
+    def line(self, text):
+        """Write one line (clearing a progress line being drawn), unless quiet."""
+        if not self.quiet:
+            self.problem(text)
+
+    def problem(self, text):
+        """Write one line about something that went wrong, even when quiet."""
+        self.stream.write(("\r\033[K" if self.live and self._label else "") + text + "\n")
+        self.stream.flush()
+        self._label = None
