@@ -28,9 +28,13 @@ CONVS_PER_BLOCK = (1, 1, 2, 2, 2)
 class Tape:
     """What one forward pass keeps for its backward pass; it belongs to the caller.
 
-    ``model.forward(x, tape=tape)`` fills it, ``model.backward(dlogits, tape)`` reads it.
-    Nothing of a call is ever stored on the model or its layers, so threads that share
-    one model each use their own tape and cannot see each other's activations.
+    ``model.forward(x, tape=tape)`` fills it, ``model.backward(dlogits, tape)`` uses it up:
+    each layer's cache is dropped as soon as that layer's backward pass is done, so the
+    memory of the activations is given back while the gradients are being computed (as
+    PyTorch does unless told ``retain_graph=True``). To backpropagate again, run the
+    forward pass again. Nothing of a call is ever stored on the model or its layers, so
+    threads that share one model each use their own tape and cannot see each other's
+    activations.
 
     Parameters
     ----------
@@ -249,7 +253,7 @@ class VGG8:
         if stop_at is not None:
             self[stop_at]                       # raises KeyError naming the valid layers
         if len(tape.caches) != len(self.layers):
-            raise ValueError("backward needs the tape of a complete forward pass of this model: "
+            raise ValueError("backward needs the tape of a complete forward pass of this model, used once: "
                              "tape = Tape(); model.forward(x, tape=tape); model.backward(dlogits, tape)")
         grads = {}
         grad = np.asarray(dlogits, dtype=self.dtype)
@@ -259,7 +263,7 @@ class VGG8:
                 tape.output_grads[name] = grad.copy() if getattr(layer, "inplace", False) else grad
             if name == stop_at:
                 return grad, grads
-            grad, layer_grads = layer.backward(grad, tape.caches[name],
+            grad, layer_grads = layer.backward(grad, tape.caches.pop(name),
                                                need_dx=need_input_grad or name != first)
             for key, g in layer_grads.items():
                 grads[f"{name}.{key}"] = g

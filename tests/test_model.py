@@ -71,6 +71,9 @@ def test_tape_keeps_watched_outputs_and_gradients(tiny64, rng):
     assert dx.shape == x.shape and set(grads) == set(tiny64.parameters())
     _, outputs = tiny64.infer(x, capture=["features.19"])
     np.testing.assert_array_equal(outputs["features.19"], tape.outputs["features.19"])
+    assert not tape.caches                      # the backward pass released every activation it used
+    with pytest.raises(ValueError, match="tape of a complete forward pass of this model, used once"):
+        tiny64.backward(np.ones_like(logits), tape)
     with pytest.raises(ValueError, match="tape of a complete forward pass"):
         tiny64.backward(np.ones_like(logits), Tape())
     with pytest.raises(KeyError, match="no layer named"):
