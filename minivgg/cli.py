@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .cluster import predict_chunk
+from .predict import record_text
 from .progress import Progress
 
 BUNDLED_DIR = Path(__file__).parent / "data"
@@ -270,68 +272,103 @@ def cmd_evaluate(args):
     return 65 if dataset.broken else 0
 
 
-def _explainers(model, args):
-    from .explain import GradCAM, KernelSHAP
-    baseline = args.baseline if args.baseline in ("mean", "blur") else float(args.baseline)
-    return GradCAM(model), KernelSHAP(model, n_regions=args.regions, segmentation=args.segmentation,
-                                      baseline=baseline, budget=args.budget, seed=args.seed)
-
-
 def cmd_predict(args):
-    """Predicted class and probabilities for each image."""
-    from .explain.render import save_explanation
-    from .files import distinct_stems, prepare_output_dir
-    from .imageio import ImageError
+    """Predicted class and probabilities for each image (locally, or on a Dask cluster with --dask)."""
     from .modelcard import model_name
-    from .predict import predict_files
-    from .preprocess import to_display
     files = _input_files(args.inputs)
     model = _load(args.model)
-    name = model_name(model)
-    heatmap_dirs = [(kind, prepare_output_dir(d)) for kind, d in (("gradcam", args.gradcam), ("shap", args.shap)) if d]
-    if heatmap_dirs:
-        cam, shap = _explainers(model, argparse.Namespace(baseline="mean", regions=50, segmentation="superpixels",
-                                                          budget=1000, seed=0))
-        stems = distinct_stems(files)
+    if args.dask is not None and (args.gradcam or args.shap):
+        raise UsageError("--gradcam/--shap draw heatmaps locally; on a cluster use: minivgg explain --dask")
+    progress = Progress(quiet=args.quiet)
+    results, todo, keys = _resume(args, files, progress)
+    heatmaps = _heatmap_writer(model, args, todo)
+    if args.dask is not None:
+        records = _dask_records(args, todo, predict_chunk, _model_path(args), args.batch_size)
+    else:
+        records = _local_records(model, todo, args.batch_size, heatmaps)
     status, scored, flagged = 0, 0, 0
-    progress = Progress(quiet=args.quiet or len(files) <= args.batch_size)
-    for n, (f, result, x) in enumerate(predict_files(model, files, args.batch_size), 1):
-        if isinstance(result, ImageError):
-            progress.problem(f"minivgg: error: {result}")
-            status = 65
-            continue
-        cls = int(result.probs.argmax())
-        label = model.class_names[cls]
-        scored += 1
-        flagged += result.in_distribution is not None and not result.in_distribution
-        print(_prediction_json(model, name, f, label, result) if args.json else _prediction_text(model, f, label, result))
-        for kind, folder in heatmap_dirs:
-            maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap_map": shap(x, cls).pixel_map()}
-            save_explanation(folder, stems[f], to_display(x, model.preprocessing), label, float(result.probs[cls]),
-                             combined=False, **maps)
-        progress.update("predict", n, len(files))
+    try:
+        for n, record in enumerate(records, 1):
+            if results is not None:
+                results.append(record, keys.get(Path(record["file"])))
+            if "error" in record:
+                progress.problem(f"minivgg: error: {record['error']}")
+                status = 65
+                continue
+            scored += 1
+            flagged += record["in_distribution"] is False
+            print(json.dumps(record, allow_nan=False) if args.json else record_text(record), flush=args.dask is not None)
+            progress.update("predict", n, len(todo))
+    finally:
+        if results is not None:
+            results.close()
     sys.stdout.flush()
     if scored:
-        print(_ood_summary(model, name, scored, flagged), file=sys.stderr)
+        print(_ood_summary(model, model_name(model), scored, flagged), file=sys.stderr)
     return status
 
 
-def _prediction_json(model, name, f, label, result):
-    """One ``predict --json`` line: only valid JSON numbers (the model's output was checked to be finite)."""
-    known = result.in_distribution is not None
-    return json.dumps({"file": str(f), "label": label,
-                       "probabilities": {c: round(float(v), 6) for c, v in zip(model.class_names, result.probs)},
-                       "model": name, "in_distribution": bool(result.in_distribution) if known else None,
-                       "ood_score": float(f"{result.ood_score:.6g}") if known else None}, allow_nan=False)
+def _model_path(args):
+    return str(Path(args.model or BUNDLED_MODEL).resolve())
 
 
-def _prediction_text(model, f, label, result):
-    from .predict import NOT_TRAINED_ON_THIS, format_probability
-    shown = "  ".join(f"{c} {format_probability(v)}" for c, v in zip(model.class_names, result.probs))
-    line = f"{f}: {label}  ({shown})"
-    if result.in_distribution is not None and not result.in_distribution:
-        line += f"  (out of distribution): {NOT_TRAINED_ON_THIS}"
-    return line
+def _resume(args, files, progress):
+    """The results file (or None), the files still to do, and their keys (see :mod:`minivgg.results`)."""
+    if not args.results:
+        return None, files, {}
+    from .results import ResultsFile
+    results = ResultsFile(args.results, args.key)
+    todo, keys = results.pending(files)
+    if len(todo) < len(files):
+        progress.line(f"minivgg: {args.results}: {len(files) - len(todo)} of {len(files)} images already done; "
+                      f"{len(todo)} to go")
+    return results, todo, keys
+
+
+def _local_records(model, files, batch_size, heatmaps):
+    """The records of ``files``, predicted in this process (drawing heatmaps when asked)."""
+    from .imageio import ImageError
+    from .predict import error_record, predict_files, prediction_record
+    for f, found, x in predict_files(model, files, batch_size):
+        if isinstance(found, ImageError):
+            yield error_record(f, found)
+            continue
+        record = prediction_record(model, f, found)
+        if heatmaps:
+            heatmaps(f, x, found)
+        yield record
+
+
+def _dask_records(args, files, task, *task_args):
+    """The records of ``files``, computed on Dask as ``task(chunk, *task_args)`` per chunk of --chunk-size files."""
+    from .cluster import chunked, run_chunks, start_client
+    client, close = start_client(args.dask or None)
+    try:
+        yield from run_chunks(client, task, chunked(files, args.chunk_size), *task_args)
+    finally:
+        close()
+
+
+def _heatmap_writer(model, args, files):
+    """For ``predict --gradcam DIR / --shap DIR``: a function writing the requested maps of one image."""
+    from .explain.render import save_explanation
+    from .files import distinct_stems, prepare_output_dir
+    from .preprocess import to_display
+    folders = [(kind, prepare_output_dir(d)) for kind, d in (("gradcam", args.gradcam), ("shap", args.shap)) if d]
+    if not folders:
+        return None
+    from .explain.report import make_explainers
+    cam, shap = make_explainers(model, dict(baseline="mean", regions=50, segmentation="superpixels", budget=1000,
+                                            seed=0))
+    stems = distinct_stems(files)
+
+    def write(f, x, found):
+        cls = int(found.probs.argmax())
+        for kind, folder in folders:
+            maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap_map": shap(x, cls).pixel_map()}
+            save_explanation(folder, stems[f], to_display(x, model.preprocessing), model.class_names[cls],
+                             float(found.probs[cls]), combined=False, **maps)
+    return write
 
 
 def _ood_summary(model, name, scored, flagged):
@@ -354,39 +391,47 @@ def _gradcam_map(cam, f, x, cls):
 
 
 def cmd_explain(args):
-    """Grad-CAM and/or Kernel-SHAP heatmaps for each image, as PNG files (and raw .npy maps)."""
-    from .explain.render import save_explanation
+    """Grad-CAM and/or Kernel-SHAP heatmaps for each image, as PNG files (and raw .npy maps); --dask on a cluster."""
+    from .cluster import explain_chunk
+    from .explain.report import explanation_text
     from .files import distinct_stems, prepare_output_dir
-    from .imageio import ImageError
-    from .predict import NOT_TRAINED_ON_THIS, assess, format_probability, load_for_model
-    from .preprocess import to_display
     files = _input_files(args.inputs)
     model = _load(args.model)
     target = _target_index(model, args.target)
     out = prepare_output_dir(args.out)
-    cam, shap = _explainers(model, args)
-    stems = distinct_stems(files)
+    progress = Progress(quiet=args.quiet)
+    results, todo, keys = _resume(args, files, progress)
+    stems = distinct_stems(files)                 # over every input, so names stay the same on a rerun
+    options = _explain_options(args, target)
+    job = [(f, stems[f]) for f in todo]
+    if args.dask is not None:
+        records = _dask_records(args, job, explain_chunk, _model_path(args), str(out), options)
+    else:
+        records = explain_chunk(job, model, str(out), options)
     status = 0
-    for f in files:
-        try:
-            x = load_for_model(f, model)
-        except ImageError as e:
-            print(f"minivgg: error: {e}", file=sys.stderr)
-            status = 65
-            continue
-        found = assess(model, x[None])[0]
-        cls = int(found.probs.argmax()) if target is None else target
-        name = model.class_names[cls]
-        cam_map = _gradcam_map(cam, f, x, cls) if args.method in ("gradcam", "both") else None
-        shap_map = shap(x, cls).pixel_map() if args.method in ("shap", "both") else None
-        unfamiliar = found.in_distribution is not None and not found.in_distribution
-        warning = f"Out of distribution: {NOT_TRAINED_ON_THIS}." if unfamiliar else None
-        written = save_explanation(out, stems[f], to_display(x, model.preprocessing), name, float(found.probs[cls]),
-                                   cam=cam_map, shap_map=shap_map, raw=args.save_raw, title=f.name, warning=warning)
-        print(f"{f}: {name} (p = {format_probability(found.probs[cls])})"
-              + ("  (out of distribution)" if unfamiliar else "") + " -> " + ", ".join(str(w) for w in written))
-        sys.stdout.flush()
+    try:
+        for n, record in enumerate(records, 1):
+            if results is not None:
+                results.append(record, keys.get(Path(record["file"])))
+            if "error" in record:
+                progress.problem(f"minivgg: error: {record['error']}")
+                status = 65
+                continue
+            for note in record["notes"]:
+                progress.problem(f"minivgg: note: {record['file']}: {note}")
+            print(explanation_text(record), flush=True)
+            progress.update("explain", n, len(todo))
+    finally:
+        if results is not None:
+            results.close()
     return status
+
+
+def _explain_options(args, target):
+    """What the explain command does with each image, as plain values a Dask worker can receive."""
+    return {"method": args.method, "target": target,
+            "raw": args.save_raw, "regions": args.regions, "segmentation": args.segmentation,
+            "baseline": args.baseline, "budget": args.budget, "seed": args.seed}
 
 
 def cmd_tui(args):
@@ -433,6 +478,7 @@ def build_parser():
     p.add_argument("--batch-size", type=int_at_least(1, 4096), default=16)
     p.add_argument("--gradcam", metavar="DIR", help="also write a Grad-CAM PNG per image to DIR")
     p.add_argument("--shap", metavar="DIR", help="also write a Kernel-SHAP PNG per image to DIR (slower)")
+    add_archive_arguments(p, chunk_size=64)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="Grad-CAM and Kernel-SHAP heatmaps as PNG files", parents=[computing])
@@ -448,6 +494,7 @@ def build_parser():
     p.add_argument("--budget", type=int_at_least(2, 10 ** 6), default=1000, help="SHAP coalitions (model calls)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-raw", action="store_true", help="also write the maps as .npy")
+    add_archive_arguments(p, chunk_size=4)
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("tui", help="the terminal app: open a radiograph, see probabilities and heatmaps", parents=[computing])
@@ -497,6 +544,21 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)
     return parser
+
+
+def add_archive_arguments(p, chunk_size):
+    """Options for big runs: a resumable results file, and Dask."""
+    from .results import KEYS
+    p.add_argument("--results", metavar="FILE.jsonl",
+                   help="append each result to this file; a rerun skips the images already in it")
+    p.add_argument("--key", choices=KEYS, default="stat",
+                   help="how --results recognises an image done before: stat (path, size, modification time; "
+                        "default) or content (SHA-256 of the bytes)")
+    p.add_argument("--dask", nargs="?", const="", metavar="ADDRESS",
+                   help="run on Dask: a local cluster sized to this machine, or the scheduler at ADDRESS "
+                        "(needs pip install 'minivgg[dask]')")
+    p.add_argument("--chunk-size", type=int_at_least(1, 10 ** 6), default=chunk_size,
+                   help=f"images per Dask task (default {chunk_size})")
 
 
 def _baseline(text):
@@ -550,6 +612,8 @@ def main(argv=None):
     from .files import OutputError
     from .imageio import ImageError
     from .modelfile import ModelFileError
+    from .cluster import DaskMissing
+    from .results import ResultsFileError
     from .training import ResumeError, TrainingError
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
@@ -560,7 +624,7 @@ def main(argv=None):
         announce_if_cold(training=args.command in ("train", "calibrate"))
     try:
         return args.func(args)
-    except (UsageError, ResumeError) as e:
+    except (UsageError, ResumeError, DaskMissing) as e:
         print(f"minivgg: error: {e}", file=sys.stderr)
         return 2
     except NoInput as e:
@@ -569,7 +633,7 @@ def main(argv=None):
     except ModelFileError as e:
         print(f"minivgg: error: {e}", file=sys.stderr)
         return os.EX_NOINPUT if str(e).endswith((": no such file", ": symbolic link loop")) else os.EX_DATAERR
-    except (DatasetError, ImageError, TrainingError) as e:
+    except (DatasetError, ImageError, TrainingError, ResultsFileError) as e:
         print(f"minivgg: error: {e}", file=sys.stderr)
         return os.EX_DATAERR
     except OutputError as e:
@@ -578,6 +642,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\nminivgg: interrupted (a training run can continue with --resume)", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``minivgg predict DIR | head``): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

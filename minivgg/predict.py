@@ -95,6 +95,35 @@ def assess_dataset(model, dataset, indices, batch_size=32, progress=None):
     return Assessment.concatenate(parts, model.num_classes)
 
 
+def prediction_record(model, path, found):
+    """What ``predict --json`` prints for one image, as a dict of JSON values.
+
+    Keys: ``file``, ``label``, ``probabilities`` (class -> calibrated probability, 6
+    decimals), ``model`` (its name), ``in_distribution`` (true/false, or null for a model
+    file without a detector) and ``ood_score`` (or null). The model's output was checked to
+    be finite, so every number is a valid JSON number.
+    """
+    known = found.in_distribution is not None
+    return {"file": str(path), "label": model.class_names[int(found.probs.argmax())],
+            "probabilities": {c: round(float(v), 6) for c, v in zip(model.class_names, found.probs)},
+            "model": model_name(model), "in_distribution": bool(found.in_distribution) if known else None,
+            "ood_score": float(f"{found.ood_score:.6g}") if known else None}
+
+
+def error_record(path, error):
+    """The record of a file that could not be predicted: ``{"file": ..., "error": one line}``."""
+    return {"file": str(path), "error": str(error)}
+
+
+def record_text(record):
+    """The text line ``predict`` prints for a :func:`prediction_record`."""
+    shown = "  ".join(f"{c} {format_probability(v)}" for c, v in record["probabilities"].items())
+    line = f"{record['file']}: {record['label']}  ({shown})"
+    if record["in_distribution"] is False:
+        line += f"  (out of distribution): {NOT_TRAINED_ON_THIS}"
+    return line
+
+
 def format_probability(p):
     """``p`` with 3 decimals, or as many more (up to 6) as it takes not to show a 0 or 1 it is not.
 

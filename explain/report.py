@@ -1,0 +1,71 @@
+"""Explain one image file from start to finish: the prediction, Grad-CAM and/or Kernel-SHAP, the files.
+
+``minivgg explain`` runs :func:`explain_file` for each input in its own process, and
+``minivgg explain --dask`` on the workers of a cluster (:mod:`minivgg.cluster`); both
+print the records it returns with :func:`explanation_text`.
+"""
+
+from minivgg.predict import NOT_TRAINED_ON_THIS, assess, format_probability, load_for_model
+from minivgg.preprocess import to_display
+
+from .gradcam import GradCAM
+from .kernelshap import KernelSHAP
+from .render import save_explanation
+
+METHODS = ("gradcam", "shap", "both")
+
+
+def make_explainers(model, options):
+    """``(GradCAM, KernelSHAP)`` for ``model`` from the explain options (a dict: regions, segmentation,
+    baseline, budget, seed)."""
+    baseline = options["baseline"] if options["baseline"] in ("mean", "blur") else float(options["baseline"])
+    return GradCAM(model), KernelSHAP(model, n_regions=options["regions"], segmentation=options["segmentation"],
+                                      baseline=baseline, budget=options["budget"], seed=options["seed"])
+
+
+def explain_file(model, explainers, path, stem, out, method="both", target=None, raw=False):
+    """Explain the image at ``path`` and write its files to ``out`` as ``<stem>_*``; returns the record.
+
+    Parameters
+    ----------
+    model : VGG8
+    explainers : (GradCAM, KernelSHAP), from :func:`make_explainers`
+    path : the image file
+    stem : distinct output-name stem (:func:`minivgg.files.distinct_stems`)
+    out : an existing, writable folder
+    method : "gradcam", "shap" or "both"
+    target : class index to explain, or None for the predicted class
+    raw : also write the maps as .npy
+
+    Returns
+    -------
+    dict: ``file``, ``label`` (the explained class), ``probability``, ``in_distribution``
+    (or None), ``written`` (paths) and ``notes`` (e.g. an empty Grad-CAM map). Raises
+    :class:`minivgg.imageio.ImageError` for an unreadable image.
+    """
+    cam, shap = explainers
+    x = load_for_model(path, model)
+    found = assess(model, x[None])[0]
+    cls = int(found.probs.argmax()) if target is None else target
+    name = model.class_names[cls]
+    notes, cam_map, shap_map = [], None, None
+    if method in ("gradcam", "both"):
+        result = cam(x[None], cls)
+        notes += result.warnings
+        cam_map = result.normalized[0]
+    if method in ("shap", "both"):
+        shap_map = shap(x, cls).pixel_map()
+    unfamiliar = found.in_distribution is not None and not found.in_distribution
+    warning = f"Out of distribution: {NOT_TRAINED_ON_THIS}." if unfamiliar else None
+    written = save_explanation(out, stem, to_display(x, model.preprocessing), name, float(found.probs[cls]),
+                               cam=cam_map, shap_map=shap_map, raw=raw, title=path.name, warning=warning)
+    return {"file": str(path), "label": name, "probability": float(found.probs[cls]),
+            "in_distribution": None if found.in_distribution is None else bool(found.in_distribution),
+            "written": [str(w) for w in written], "notes": notes}
+
+
+def explanation_text(record):
+    """The line ``minivgg explain`` prints for a record of :func:`explain_file`."""
+    return (f"{record['file']}: {record['label']} (p = {format_probability(record['probability'])})"
+            + ("  (out of distribution)" if record["in_distribution"] is False else "")
+            + " -> " + ", ".join(record["written"]))
