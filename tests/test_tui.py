@@ -185,3 +185,17 @@ def test_random_key_sequences_never_raise(tmp_path):
             assert app.is_running and app.return_code is None
             assert "error" not in text_of(app, "#status").lower()
     asyncio.run(run())
+
+
+def test_gradcam_then_shap_in_quick_succession_keeps_both(tmp_path):
+    async def run():
+        app = make_app(tmp_path, image=RA_SAMPLE)
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("c", "s")                 # no wait between them
+            await settle(app, pilot)
+            assert app.current.cam is not None and app.current.shap is not None
+            await pilot.press("w")
+            await pilot.pause()
+            assert "saved 3 files" in text_of(app, "#status")
+    asyncio.run(run())
