@@ -286,7 +286,23 @@ def cmd_predict(args):
         records = _dask_records(args, todo, predict_chunk, _model_path(args), args.batch_size)
     else:
         records = _local_records(model, todo, args.batch_size, heatmaps)
-    status, scored, flagged = 0, 0, 0
+    shown = []
+
+    def show(record):
+        shown.append(record["in_distribution"] is False)
+        print(json.dumps(record, allow_nan=False) if args.json else record_text(record), flush=True)
+    status = _report_records(records, results, keys, progress, "predict", len(todo), show)
+    if shown:
+        print(_ood_summary(model, model_name(model), len(shown), sum(shown)), file=sys.stderr)
+    return status
+
+
+def _report_records(records, results, keys, progress, label, total, show):
+    """Take each record as it arrives: append it to the results file, report an error or ``show`` it.
+
+    Returns the exit status: 65 when some image could not be read, else 0.
+    """
+    status = 0
     try:
         for n, record in enumerate(records, 1):
             if results is not None:
@@ -294,17 +310,12 @@ def cmd_predict(args):
             if "error" in record:
                 progress.problem(f"minivgg: error: {record['error']}")
                 status = 65
-                continue
-            scored += 1
-            flagged += record["in_distribution"] is False
-            print(json.dumps(record, allow_nan=False) if args.json else record_text(record), flush=args.dask is not None)
-            progress.update("predict", n, len(todo))
+            else:
+                show(record)
+            progress.update(label, n, total)
     finally:
         if results is not None:
             results.close()
-    sys.stdout.flush()
-    if scored:
-        print(_ood_summary(model, model_name(model), scored, flagged), file=sys.stderr)
     return status
 
 
@@ -408,23 +419,11 @@ def cmd_explain(args):
         records = _dask_records(args, job, explain_chunk, _model_path(args), str(out), options)
     else:
         records = explain_chunk(job, model, str(out), options)
-    status = 0
-    try:
-        for n, record in enumerate(records, 1):
-            if results is not None:
-                results.append(record, keys.get(Path(record["file"])))
-            if "error" in record:
-                progress.problem(f"minivgg: error: {record['error']}")
-                status = 65
-                continue
-            for note in record["notes"]:
-                progress.problem(f"minivgg: note: {record['file']}: {note}")
-            print(explanation_text(record), flush=True)
-            progress.update("explain", n, len(todo))
-    finally:
-        if results is not None:
-            results.close()
-    return status
+    def show(record):
+        for note in record["notes"]:
+            progress.problem(f"minivgg: note: {record['file']}: {note}")
+        print(explanation_text(record), flush=True)
+    return _report_records(records, results, keys, progress, "explain", len(todo), show)
 
 
 def _explain_options(args, target):

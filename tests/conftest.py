@@ -32,3 +32,18 @@ def shared_data():
         return Path(os.environ["MINIVGG_SHARED_DATA"])
     beside = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     return beside if beside.is_dir() else Path("/work/shared/data")
+
+
+def run_cli(argv, capsys):
+    """(exit code, stdout, stderr) of ``minivgg argv`` run in-process; argparse's usage errors included.
+
+    Fails the test if anything printed a traceback.
+    """
+    from minivgg.cli import main
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err

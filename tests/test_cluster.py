@@ -10,13 +10,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from minivgg.cli import main
 from minivgg.phantoms import write_phantoms
 from minivgg.results import ResultsFile, ResultsFileError, file_key
+from tests.conftest import run_cli as run
 
 
 @pytest.fixture
@@ -32,16 +31,6 @@ def archive(tmp_path_factory):
         write_phantoms(scratch / name, 12, seed=seed, size=96)
         (scratch / name / "images").rename(root / name)        # root/a/<class>/*.png, root/b/<class>/*.png
     return root
-
-
-def run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 def records(text):

@@ -13,25 +13,15 @@ import pytest
 from PIL import Image
 
 from minivgg import VGG8, save_model
-from minivgg.cli import BUNDLED_SAMPLES, main
+from minivgg.cli import BUNDLED_SAMPLES
 from minivgg.explain import GradCAM
 from minivgg.phantoms import write_phantoms
 from minivgg.training import PRESETS
+from tests.conftest import run_cli as run
 
 RA = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
 NORMAL = sorted((BUNDLED_SAMPLES / "Normal").glob("*.png"))[0]
 TINY_PRESET = dict(channels=(2, 2, 4, 4, 4, 4, 4, 4), hidden=8, image_size=32, epochs=2, batch_size=4, lr=1e-3)
-
-
-def run(argv, capsys):
-    """(exit code, stdout, stderr) of ``minivgg argv``; argparse's usage errors included."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
