@@ -230,11 +230,32 @@ def cmd_evaluate(args):
     return 65 if dataset.broken else 0
 
 
+# Kernel-SHAP's command-line defaults, shared by ``explain`` and ``predict --shap``: the explainer's
+# own (explain/kernelshap.py, DEFAULT_*; a test keeps them equal), written out here so that
+# building the parser does not import the explanations.
+SHAP_DEFAULTS = dict(regions=24, segmentation="superpixels", background=None, baseline="mean", budget=2000,
+                     tolerance=0.01, output="probability", seed=0)
+
+
 def _explainers(model, args):
     from .explain import GradCAM, KernelSHAP
     baseline = args.baseline if args.baseline in ("mean", "blur") else float(args.baseline)
+    background = args.background or ("merge" if args.segmentation == "superpixels" else "keep")
+    if background == "merge" and args.segmentation == "grid":
+        raise UsageError("--background merge applies to superpixels; a grid's cells are plain tiles "
+                         "(use --background keep)")
     return GradCAM(model), KernelSHAP(model, n_regions=args.regions, segmentation=args.segmentation,
-                                      baseline=baseline, budget=args.budget, seed=args.seed)
+                                      merge_background=background == "merge", baseline=baseline,
+                                      budget=args.budget, tolerance=args.tolerance, output=args.output,
+                                      seed=args.seed)
+
+
+def _shap(explainer, f, x, cls):
+    """Kernel-SHAP of one model input, with its notes (saturation, no effect) on stderr."""
+    result = explainer(x, cls)
+    for warning in result.warnings:
+        print(f"minivgg: note: {f}: SHAP: {warning}", file=sys.stderr)
+    return result
 
 
 def cmd_predict(args):
@@ -248,8 +269,7 @@ def cmd_predict(args):
     model = _load(args.model)
     heatmap_dirs = [(kind, prepare_output_dir(d)) for kind, d in (("gradcam", args.gradcam), ("shap", args.shap)) if d]
     if heatmap_dirs:
-        cam, shap = _explainers(model, argparse.Namespace(baseline="mean", regions=50, segmentation="superpixels",
-                                                          budget=1000, seed=0))
+        cam, shap = _explainers(model, argparse.Namespace(**SHAP_DEFAULTS))
         stems = distinct_stems(files)
     status = 0
     for n, (f, result, x) in enumerate(predict_files(model, files, args.batch_size), 1):
@@ -266,7 +286,7 @@ def cmd_predict(args):
             shown = "  ".join(f"{c} {v:.3f}" for c, v in zip(model.class_names, result))
             print(f"{f}: {label}  ({shown})")
         for kind, folder in heatmap_dirs:
-            maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap_map": shap(x, cls).pixel_map()}
+            maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap": _shap(shap, f, x, cls)}
             save_explanation(folder, stems[f], to_display(x, model.preprocessing), label, float(result[cls]),
                              combined=False, **maps)
         if len(files) > args.batch_size and sys.stderr.isatty():
@@ -308,10 +328,13 @@ def cmd_explain(args):
         cls = int(probs.argmax()) if target is None else target
         name = model.class_names[cls]
         cam_map = _gradcam_map(cam, f, x, cls) if args.method in ("gradcam", "both") else None
-        shap_map = shap(x, cls).pixel_map() if args.method in ("shap", "both") else None
+        result = _shap(shap, f, x, cls) if args.method in ("shap", "both") else None
         written = save_explanation(out, stems[f], to_display(x, model.preprocessing), name, float(probs[cls]),
-                                   cam=cam_map, shap_map=shap_map, raw=args.save_raw, title=f.name)
-        print(f"{f}: {name} (p = {probs[cls]:.3f}) -> " + ", ".join(str(w) for w in written))
+                                   cam=cam_map, shap=result, raw=args.save_raw, title=f.name)
+        detail = "" if result is None else (
+            f"; SHAP: {result.n_regions} regions, {result.n_evaluations} model calls, "
+            + ("exact" if result.exact else f"largest stderr {result.max_stderr:.2g}"))
+        print(f"{f}: {name} (p = {probs[cls]:.3f}{detail}) -> " + ", ".join(str(w) for w in written))
         sys.stdout.flush()
     return status
 
@@ -362,12 +385,23 @@ def build_parser():
     p.add_argument("--out", default="explanations", help="output folder")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--target", help="class to explain (default: the predicted one)")
-    p.add_argument("--regions", type=int_at_least(1, 1000), default=50, help="SHAP regions aimed at")
-    p.add_argument("--segmentation", choices=["superpixels", "grid"], default="superpixels")
-    p.add_argument("--baseline", default="mean", type=_baseline,
+    d = SHAP_DEFAULTS
+    p.add_argument("--regions", type=int_at_least(1, 1000), default=d["regions"],
+                   help=f"SHAP regions (default {d['regions']}; superpixels and grid give exactly this many)")
+    p.add_argument("--segmentation", choices=["superpixels", "grid"], default=d["segmentation"])
+    p.add_argument("--background", choices=["merge", "keep"],
+                   help="merge: the near-constant background is one region (default for superpixels); "
+                        "keep: it is split like the rest")
+    p.add_argument("--baseline", default=d["baseline"], type=_baseline,
                    help="hidden regions: mean, blur or a finite number (normalised input units)")
-    p.add_argument("--budget", type=int_at_least(2, 10 ** 6), default=1000, help="SHAP coalitions (model calls)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", type=int_at_least(2, 10 ** 6), default=d["budget"],
+                   help=f"most SHAP coalitions to evaluate (model calls; default {d['budget']})")
+    p.add_argument("--tolerance", type=finite_float(0, 1), default=d["tolerance"],
+                   help="stop once the largest SHAP standard error is at most this fraction of "
+                        f"|f(x) - base| (default {d['tolerance']}; 0: spend the whole budget)")
+    p.add_argument("--output", choices=["probability", "logit"], default=d["output"],
+                   help="explain the class probability (default) or its log-odds (for a saturated model)")
+    p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--save-raw", action="store_true", help="also write the maps as .npy")
     p.set_defaults(func=cmd_explain)
 

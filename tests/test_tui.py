@@ -137,9 +137,9 @@ def test_quick_keys_never_save_one_image_under_another(tmp_path, monkeypatch, re
     saved = []
     real_save = tui_app.save_explanation
 
-    def spy(out, stem, gray, class_name, probability=None, cam=None, shap_map=None, **kw):
-        saved.append((stem, gray, cam, shap_map))
-        return real_save(out, stem, gray, class_name, probability, cam=cam, shap_map=shap_map, **kw)
+    def spy(out, stem, gray, class_name, probability=None, cam=None, shap=None, **kw):
+        saved.append((stem, gray, cam, shap))
+        return real_save(out, stem, gray, class_name, probability, cam=cam, shap=shap, **kw)
     monkeypatch.setattr(tui_app, "save_explanation", spy)
 
     async def run():
@@ -158,12 +158,12 @@ def test_quick_keys_never_save_one_image_under_another(tmp_path, monkeypatch, re
             x = load_for_model(normal, model)
             expected_cam = GradCAM(model)(x[None], int(model.predict_proba(x[None])[0].argmax())).normalized[0]
             assert saved, "the last save had a Grad-CAM map to write"
-            for stem, gray, cam, shap_map in saved:
+            for stem, gray, cam, shap in saved:
                 assert stem == normal.stem
                 np.testing.assert_array_equal(gray, to_display(x, model.preprocessing))
                 if cam is not None:
                     np.testing.assert_allclose(cam, expected_cam, atol=1e-12)
-                assert shap_map is None                # SHAP was only ever started for the first image
+                assert shap is None                    # SHAP was only ever started for the first image
             assert not list((tmp_path / "out").glob(f"{RA_SAMPLE.stem}*"))
     asyncio.run(run())
 
