@@ -26,9 +26,11 @@ are cheap to model:
   saturated near p = 1 is such a function, nearly) has Shapley value 0 for every player
   beyond the fixed total, so it takes nothing from ``phi``, and it stops that part of
   ``v`` from leaking into ``theta`` as noise;
-* three-way interactions ``gamma_A * x_a x_b x_c`` among the players with the largest
-  estimated values (as many triples as a quarter of the pairs allow), held small by a
-  ridge penalty. Each adds ``2/3 gamma_A`` to the Shapley value of its three players.
+* three-way interactions ``gamma_A * x_a x_b x_c`` among the K players with the largest
+  estimated values (every triple of them, K as large as keeps the triples at most half
+  the number of pairs), held small by a ridge penalty. Each adds ``2/3 gamma_A`` to the
+  Shapley value of its three players (in a random order, a player meets the other two
+  on the same side -- both before or both after it -- two times in three).
 
 Whatever these terms fit, the estimate stays that of Kernel-SHAP on the rest of the
 game (the size terms and triples only move error out of the sample's noise), and over
@@ -101,16 +103,18 @@ def fit_pairs(z, d, stratum, population, drawn, total, interactions=True):
     population, drawn : (K,) pairs in each stratum, and pairs sampled from it
     total : float, ``v(1) - v(0)``
     interactions : bool, model the size terms and three-way interactions (see the module
-        docstring); False gives plain Kernel-SHAP on the pairs
+        docstring) once there are more pairs than the size terms and the players; False
+        gives plain Kernel-SHAP on the pairs
     """
     m = z.shape[1]
     x = 2.0 * z - 1.0
     weight = stratum_weights(m)[stratum] / drawn[stratum]      # pi(z) N_s / n_s: the stratum's kernel weight, shared
     weight = weight / weight.mean()
-    sampled = drawn[stratum] < population[stratum]
-    if not interactions or not sampled.any():
-        return _fit(x, d, weight, stratum, population, drawn, total, np.zeros((len(d), 0)), [])
     sizes = (stratum[:, None] == np.unique(stratum)[None, :]).astype(float)     # a term per size
+    sampled = drawn[stratum] < population[stratum]
+    if not interactions or not sampled.any() or len(d) <= m + sizes.shape[1]:
+        # Plain Kernel-SHAP: exact when nothing is sampled; the only fit when too few pairs are in.
+        return _fit(x, d, weight, stratum, population, drawn, total, np.zeros((len(d), 0)), [])
     values, _ = _fit(x, d, weight, stratum, population, drawn, total, sizes, [])
     k = max([k for k in range(3, m + 1) if comb(k, 3) <= TRIPLES_PER_PAIR * len(d)] or [0])
     top = np.sort(np.argsort(-np.abs(values))[:k])

@@ -68,6 +68,15 @@ def test_explain_logit_tolerance_and_background_options(tmp_path, capsys):
     assert "applies to superpixels" in capsys.readouterr().err
 
 
+def test_predict_writes_shap_maps_with_the_explain_defaults(tmp_path, capsys, monkeypatch):
+    from minivgg import cli
+    monkeypatch.setitem(cli.SHAP_DEFAULTS, "budget", 30)       # the defaults' path, at a test's cost
+    monkeypatch.setitem(cli.SHAP_DEFAULTS, "regions", 8)
+    ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+    assert main(["predict", str(ra), "--shap", str(tmp_path / "s")]) == 0
+    assert [p.name for p in (tmp_path / "s").iterdir()] == [f"{ra.stem}_shap.png"]
+
+
 def test_command_line_shap_defaults_are_the_explainers():
     from minivgg.cli import SHAP_DEFAULTS
     from minivgg.explain.kernelshap import DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE

@@ -68,6 +68,40 @@ def test_open_predict_explain_save(tmp_path):
     asyncio.run(run())
 
 
+def test_shap_panel_redraws_every_round_and_progress_only_rises(tmp_path, monkeypatch):
+    shown, progress = [], []
+    real_show, real_progress = MiniVGGApp.show_shap, MiniVGGApp.set_progress
+
+    def spy_show(self, item, result, state):
+        shown.append((item, result.n_evaluations, result.max_stderr, state))
+        return real_show(self, item, result, state)
+
+    def spy_progress(self, done, total):
+        progress.append((done, total))
+        return real_progress(self, done, total)
+    monkeypatch.setattr(MiniVGGApp, "show_shap", spy_show)
+    monkeypatch.setattr(MiniVGGApp, "set_progress", spy_progress)
+
+    async def run():
+        app = MiniVGGApp(tiny_model(), image=RA_SAMPLE, out_dir=tmp_path / "out", graphics="halfcell",
+                         shap_budget=200, shap_regions=8)
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            progress.clear()
+            await pilot.press("s")
+            await settle(app, pilot)
+            states = [state for *_, state in shown]
+            assert states.count("round") >= 3 and states[-1] == "done"
+            assert all(item is app.current for item, *_ in shown)
+            calls = [n for _, n, _, state in shown if state == "round"]
+            assert calls == sorted(calls) and calls[-1] == 202 == app.current.shap.n_evaluations
+            done = [d for d, t in progress if t == 202]
+            assert done == sorted(done) and done[-1] == 202       # no restart: one total for the whole run
+            status = text_of(app, "#status")
+            assert "SHAP done: 8 regions, 202/202 model calls" in status and "largest stderr" in status
+    asyncio.run(run())
+
+
 def test_bad_file_leaves_the_app_usable(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image")
