@@ -2,6 +2,8 @@
 
     python benchmarks/bench_explain.py speed [--image-size 224] [--budget 1000] [--regions 50]
     python benchmarks/bench_explain.py table [--model M] [--n 10] [--wrist-model W]
+    python benchmarks/bench_explain.py accuracy [--json] [--seeds 5] [--output probability|logit] [--cache DIR]
+    python benchmarks/bench_explain.py stability [--json] [--regions 24] [--budget 2000] [--tolerance 0.01]
 
 ``speed`` (paper VGG8 by default) reports three ratios:
 * Grad-CAM for one image / one forward + backward pass of that image (target <= 1.5);
@@ -15,9 +17,26 @@ lesions for Grad-CAM, SHAP and a random map on held-out phantoms (bundled model 
 default), and the cascading-randomisation Spearman correlations; with ``--wrist-model``
 also deletion / insertion and randomisation on ../shared/data/ramw600-wrist-sample
 (a real data set; no lesion masks there).
+
+``accuracy`` measures Kernel-SHAP against exact Shapley values. For each image (three
+bundled phantoms and, when ../shared/data is there, three real radiographs) it cuts
+M = 12, 13 or 14 superpixels, evaluates the bundled model on all 2^M coalitions (the
+exact reference, by enumeration; ``--cache DIR`` keeps these tables), then runs our
+estimator, the same without its size and three-way terms ("plain"), the same with
+shap's rule for spreading pairs over sizes ("kernel sizes"), and ``shap.KernelExplainer`` (``l1_reg=False``, when shap is installed) with the same
+number of model calls, budgets 64 ... 1024, over ``--seeds`` seeds. It prints the mean
+relative L2 error of each, the share of exact values within 2 standard errors of ours,
+how the standard error and the error fall with the calls (log-log slopes; -0.5 is
+1/sqrt(calls)), and that a budget covering every coalition gives the exact values.
+
+``stability`` runs Kernel-SHAP with the default settings (or those given) twice, seeds 0
+and 1, on each bundled sample with the bundled model, and prints the Spearman rank
+correlation of the two maps' region values, the model calls and the largest standard error.
 """
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -154,7 +173,172 @@ def wrist(args):
     _print_randomization(model, preprocess(load_image(files[0]), model.preprocessing), target, args.budget)
 
 
+ACCURACY_BUDGETS = (64, 128, 256, 512, 1024)
+
+
+def shared_data():
+    """Real radiographs (never copied into the repository): $MINIVGG_SHARED_DATA, ../shared/data, /work/shared/data."""
+    beside = ROOT.parent / "shared" / "data"
+    return Path(os.environ.get("MINIVGG_SHARED_DATA") or (beside if beside.is_dir() else "/work/shared/data"))
+
+
+def accuracy_images():
+    """(name, path, M) for the accuracy benchmark, and a note when the real radiographs are missing."""
+    samples = ROOT / "minivgg" / "data" / "samples"
+    images = [(p.name, p, m) for p, m in ((samples / "RA" / "ra_00003.png", 12), (samples / "Normal" /
+                                          "normal_00000.png", 13), (samples / "RA" / "ra_00001.png", 14))]
+    real = shared_data()
+    picks = [real / "ramw600-wrist-sample" / "erosive" / "0016_0001_L.png",
+             real / "ramw600-wrist-sample" / "non_erosive", real / "pediatric-hands" / "boneage-example-1.png"]
+    if not real.is_dir():
+        return images, f"real radiographs skipped: {real} is absent (set MINIVGG_SHARED_DATA)"
+    picks[1] = sorted(picks[1].glob("*.png"))[0]
+    return images + [(p.name, p, m) for p, m in zip(picks, (12, 13, 14))], ""
+
+
+def coalition_table(model, path, m, output, cache):
+    """(v over all 2^M coalitions indexed by the bits of z, regions): the bundled model on every coalition."""
+    from minivgg.predict import load_for_model
+    x = load_for_model(path, model)
+    explainer = KernelSHAP(model, n_regions=m, output=output, batch_size=64)
+    regions = explainer.regions_for(x)
+    key = cache / f"{Path(path).stem}_{m}_{output}.npz" if cache else None
+    if key and key.exists():
+        stored = np.load(key)
+        if np.array_equal(stored["regions"], regions):
+            return stored["values"], regions
+    background = explainer.baseline_for(x).astype(model.dtype)
+    bits = (np.arange(2 ** m)[:, None] >> np.arange(m)) & 1
+    values = np.empty(2 ** m)
+    for i in range(0, 2 ** m, 256):
+        keep = bits[i:i + 256][:, regions].astype(bool)
+        values[i:i + 256] = explainer.output_of(np.where(keep[:, None], x[None], background[None]), 1)
+    if key:
+        key.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(key, values=values, regions=regions)
+    return values, regions
+
+
+def exact_shapley(values, m):
+    """Shapley values by enumeration: phi_i = sum_S |S|! (m-|S|-1)! / m! (v(S + i) - v(S))."""
+    from math import factorial
+    index = np.arange(2 ** m)
+    size = np.array([bin(i).count("1") for i in index])
+    weight = np.array([factorial(k) * factorial(m - k - 1) / factorial(m) for k in range(m)])
+    phi = np.zeros(m)
+    for i in range(m):
+        without = index[(index >> i) & 1 == 0]
+        phi[i] = np.sum(weight[size[without]] * (values[without | (1 << i)] - values[without]))
+    return phi
+
+
+def shap_reference(game, m, budget, seed):
+    """shap.KernelExplainer (l1_reg=False) on the same game and model calls, or None without shap."""
+    try:
+        import shap
+    except ImportError:
+        return None
+    import logging
+    logging.getLogger("shap").setLevel(logging.ERROR)
+    np.random.seed(seed)                                       # shap samples with numpy's global generator
+    explainer = shap.KernelExplainer(lambda z: game(np.asarray(z) > 0.5), np.zeros((1, m)))
+    return np.asarray(explainer.shap_values(np.ones((1, m)), nsamples=budget, l1_reg=False, silent=True)).ravel()
+
+
+def accuracy(args):
+    from minivgg.explain import explain_function
+    model = load_model(ROOT / "minivgg" / "data" / "model.npz")
+    images, note = accuracy_images()
+    rows, per_image = {}, []
+    exactness = []
+    for name, path, m in images:
+        values, _ = coalition_table(model, path, m, args.output, Path(args.cache) if args.cache else None)
+        game = lambda z: values[np.asarray(z).astype(np.int64) @ (1 << np.arange(m))]       # noqa: E731
+        phi = exact_shapley(values, m)
+        norm = np.linalg.norm(phi)
+        full = explain_function(game, m, budget=2 ** m)
+        exactness.append(float(np.abs(full.values - phi).max()))
+        for budget in ACCURACY_BUDGETS:
+            for seed in range(args.seeds):
+                ours = explain_function(game, m, budget, seed=seed)
+                plain = explain_function(game, m, budget, seed=seed, interactions=False)
+                kernel = explain_function(game, m, budget, seed=seed, allocation="kernel")
+                theirs = shap_reference(game, m, budget, seed)
+                r = rows.setdefault(budget, {"ours": [], "plain": [], "kernel_sizes": [], "shap": [], "covered": [],
+                                             "stderr": []})
+                for key, estimate in (("ours", ours), ("plain", plain), ("kernel_sizes", kernel)):
+                    r[key].append(np.linalg.norm(estimate.values - phi) / norm)
+                if theirs is not None:
+                    r["shap"].append(np.linalg.norm(theirs - phi) / norm)
+                r["covered"] += (np.abs(ours.values - phi) <= 2 * ours.stderr).tolist()
+                r["stderr"].append(np.mean(ours.stderr) / norm)
+        per_image.append({"image": name, "M": m, "fx_minus_base": float(values[-1] - values[0]),
+                          "norm_phi": float(norm)})
+        if not args.json:
+            print(f"{name}: M = {m}, |fx - base| = {abs(values[-1] - values[0]):.4f}, |phi| = {norm:.4f}", flush=True)
+    budgets = list(rows)
+    table_rows = []
+    for b in budgets:
+        r = rows[b]
+        shap_err = float(np.mean(r["shap"])) if r["shap"] else None
+        table_rows.append({"budget": b, "ours": float(np.mean(r["ours"])), "plain": float(np.mean(r["plain"])),
+                           "kernel_sizes": float(np.mean(r["kernel_sizes"])), "shap": shap_err, "ratio": float(np.mean(r["ours"])) / shap_err if shap_err else None,
+                           "coverage": float(np.mean(r["covered"])), "mean_rel_stderr": float(np.mean(r["stderr"]))})
+    calls = np.log([b + 2 for b in budgets])
+    slope = lambda key: float(np.polyfit(calls, np.log([t[key] for t in table_rows]), 1)[0])   # noqa: E731
+    report = {"output": args.output, "seeds": args.seeds, "images": per_image, "note": note, "rows": table_rows,
+              "coverage": float(np.mean([c for r in rows.values() for c in r["covered"]])),
+              "stderr_slope": slope("mean_rel_stderr"), "error_slope": slope("ours"),
+              "max_error_at_full_budget": max(exactness)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    if note:
+        print(note)
+    print(f"\nmean relative L2 error, {len(images)} images x {args.seeds} seeds, output {args.output}")
+    print("(plain: without the size and three-way terms; kernel sizes: pairs spread over sizes by the kernel's")
+    print(" weight, shap's rule, instead of equally; coverage: exact values within 2 of our standard errors)")
+    print(f"{'budget':>7}{'ours':>9}{'plain':>9}{'kernel sizes':>14}{'shap':>9}{'ours/shap':>11}{'coverage':>10}")
+    for t in table_rows:
+        shap_cols = f"{t['shap']:9.4f}{t['ratio']:11.2f}" if t["shap"] is not None else f"{'-':>9}{'-':>11}"
+        print(f"{t['budget']:7d}{t['ours']:9.4f}{t['plain']:9.4f}{t['kernel_sizes']:14.4f}{shap_cols}"
+              f"{t['coverage']:10.2f}")
+    print(f"coverage (exact value within 2 stderr): {report['coverage']:.3f}")
+    print(f"log-log slope against calls: stderr {report['stderr_slope']:.2f}, error {report['error_slope']:.2f}"
+          f" (-0.5: 1/sqrt(calls))")
+    print(f"largest error with a budget covering every coalition: {report['max_error_at_full_budget']:.1e}")
+
+
+def stability(args):
+    from scipy.stats import spearmanr
+    from minivgg.predict import load_for_model
+    model = load_model(ROOT / "minivgg" / "data" / "model.npz")
+    rows = []
+    for path in sorted((ROOT / "minivgg" / "data" / "samples").rglob("*.png")):
+        x = load_for_model(path, model)
+        runs = [KernelSHAP(model, n_regions=args.regions, budget=args.budget, tolerance=args.tolerance,
+                           output=args.output, seed=seed)(x) for seed in (0, 1)]
+        rho = float(spearmanr(runs[0].values, runs[1].values)[0])
+        change = abs(runs[0].fx - runs[0].base_value)
+        rows.append({"image": path.name, "rank_correlation": rho, "n_regions": runs[0].n_regions,
+                     "calls": [r.n_evaluations for r in runs], "max_stderr_over_change": [
+                         r.max_stderr / change for r in runs], "fx_minus_base": runs[0].fx - runs[0].base_value})
+        if not args.json:
+            print(f"{path.name}: rank correlation {rho:.3f}, {runs[0].n_regions} regions, calls "
+                  f"{rows[-1]['calls']}, largest stderr / |fx - base| "
+                  f"{', '.join(f'{v:.4f}' for v in rows[-1]['max_stderr_over_change'])}", flush=True)
+    report = {"settings": {k: getattr(args, k) for k in ("regions", "budget", "tolerance", "output")},
+              "rows": rows, "min_rank_correlation": min(r["rank_correlation"] for r in rows),
+              "mean_rank_correlation": float(np.mean([r["rank_correlation"] for r in rows]))}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"rank correlation between seeds: min {report['min_rank_correlation']:.3f}, "
+              f"mean {report['mean_rank_correlation']:.3f}")
+
+
 def main():
+    from minivgg.explain.kernelshap import DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("speed")
@@ -166,8 +350,19 @@ def main():
     p.add_argument("--wrist-model")
     p.add_argument("--n", type=int, default=10)
     p.add_argument("--budget", type=int, default=500)
+    p = sub.add_parser("accuracy")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--output", choices=["probability", "logit"], default="probability")
+    p.add_argument("--cache", help="folder keeping the exact coalition tables between runs")
+    p = sub.add_parser("stability")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--regions", type=int, default=DEFAULT_REGIONS)
+    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET)
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    p.add_argument("--output", choices=["probability", "logit"], default="probability")
     args = parser.parse_args()
-    speed(args) if args.what == "speed" else table(args)
+    {"speed": speed, "table": table, "accuracy": accuracy, "stability": stability}[args.what](args)
 
 
 if __name__ == "__main__":

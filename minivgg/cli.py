@@ -272,6 +272,13 @@ def cmd_evaluate(args):
     return 65 if dataset.broken else 0
 
 
+# Kernel-SHAP's command-line defaults, shared by ``explain`` and ``predict --shap``: the explainer's
+# own (explain/kernelshap.py, DEFAULT_*; a test keeps them equal), written out here so that
+# building the parser does not import the explanations.
+SHAP_DEFAULTS = dict(regions=24, segmentation="superpixels", background=None, baseline="mean", budget=2000,
+                     tolerance=0.01, output="probability", seed=0)
+
+
 def cmd_predict(args):
     """Predicted class and probabilities for each image (locally, or on a Dask cluster with --dask)."""
     from .modelcard import model_name
@@ -369,17 +376,24 @@ def _heatmap_writer(model, args, files):
     if not folders:
         return None
     from .explain.report import make_explainers
-    cam, shap = make_explainers(model, dict(baseline="mean", regions=50, segmentation="superpixels", budget=1000,
-                                            seed=0))
+    cam, shap = make_explainers(model, SHAP_DEFAULTS)
     stems = distinct_stems(files)
 
     def write(f, x, found):
         cls = int(found.probs.argmax())
         for kind, folder in folders:
-            maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap_map": shap(x, cls).pixel_map()}
+            maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap": _shap(shap, f, x, cls)}
             save_explanation(folder, stems[f], to_display(x, model.preprocessing), model.class_names[cls],
                              float(found.probs[cls]), combined=False, **maps)
     return write
+
+
+def _shap(explainer, f, x, cls):
+    """Kernel-SHAP of one model input, with its notes (saturation, no effect) on stderr."""
+    result = explainer(x, cls)
+    for warning in result.warnings:
+        print(f"minivgg: note: {f}: SHAP: {warning}", file=sys.stderr)
+    return result
 
 
 def _ood_summary(model, name, scored, flagged):
@@ -404,7 +418,7 @@ def _gradcam_map(cam, f, x, cls):
 def cmd_explain(args):
     """Grad-CAM and/or Kernel-SHAP heatmaps for each image, as PNG files (and raw .npy maps); --dask on a cluster."""
     from .cluster import explain_chunk
-    from .explain.report import explanation_text
+    from .explain.report import explanation_text, make_explainers
     from .files import distinct_stems, prepare_output_dir
     files = _input_files(args.inputs)
     model = _load(args.model)
@@ -414,6 +428,10 @@ def cmd_explain(args):
     results, todo, keys = _resume(args, files, progress)
     stems = distinct_stems(files)                 # over every input, so names stay the same on a rerun
     options = _explain_options(args, target)
+    try:
+        make_explainers(model, options)         # options that cannot work fail here, before any image
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     job = [(f, stems[f]) for f in todo]
     if args.dask is not None:
         records = _dask_records(args, job, explain_chunk, _model_path(args), str(out), options)
@@ -428,9 +446,8 @@ def cmd_explain(args):
 
 def _explain_options(args, target):
     """What the explain command does with each image, as plain values a Dask worker can receive."""
-    return {"method": args.method, "target": target,
-            "raw": args.save_raw, "regions": args.regions, "segmentation": args.segmentation,
-            "baseline": args.baseline, "budget": args.budget, "seed": args.seed}
+    options = {name: getattr(args, name) for name in SHAP_DEFAULTS}
+    return {**options, "method": args.method, "target": target, "raw": args.save_raw}
 
 
 def cmd_tui(args):
@@ -486,12 +503,23 @@ def build_parser():
     p.add_argument("--out", default="explanations", help="output folder")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--target", help="class to explain (default: the predicted one)")
-    p.add_argument("--regions", type=int_at_least(1, 1000), default=50, help="SHAP regions aimed at")
-    p.add_argument("--segmentation", choices=["superpixels", "grid"], default="superpixels")
-    p.add_argument("--baseline", default="mean", type=_baseline,
+    d = SHAP_DEFAULTS
+    p.add_argument("--regions", type=int_at_least(1, 1000), default=d["regions"],
+                   help=f"SHAP regions (default {d['regions']}; superpixels and grid give exactly this many)")
+    p.add_argument("--segmentation", choices=["superpixels", "grid"], default=d["segmentation"])
+    p.add_argument("--background", choices=["merge", "keep"],
+                   help="merge: the near-constant background is one region (default for superpixels); "
+                        "keep: it is split like the rest")
+    p.add_argument("--baseline", default=d["baseline"], type=_baseline,
                    help="hidden regions: mean, blur or a finite number (normalised input units)")
-    p.add_argument("--budget", type=int_at_least(2, 10 ** 6), default=1000, help="SHAP coalitions (model calls)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", type=int_at_least(2, 10 ** 6), default=d["budget"],
+                   help=f"most SHAP coalitions to evaluate (model calls; default {d['budget']})")
+    p.add_argument("--tolerance", type=finite_float(0, 1), default=d["tolerance"],
+                   help="stop once the largest SHAP standard error is at most this fraction of "
+                        f"|f(x) - base| (default {d['tolerance']}; 0: spend the whole budget)")
+    p.add_argument("--output", choices=["probability", "logit"], default=d["output"],
+                   help="explain the class probability (default) or its log-odds (for a saturated model)")
+    p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--save-raw", action="store_true", help="also write the maps as .npy")
     add_archive_arguments(p, chunk_size=4)
     p.set_defaults(func=cmd_explain)
