@@ -98,13 +98,17 @@ class FolderDataset:
     def class_counts(self):
         return np.bincount(self.labels, minlength=len(self.class_names))
 
-    def batch(self, indices, rng=None):
-        """Model inputs (len, 3, S, S) float32 and labels for ``indices``; augmented when ``rng`` is given."""
+    def batch(self, indices, rng=None, augmentation=None):
+        """Model inputs (len, 3, S, S) float32 and labels for ``indices``.
+
+        Augmented when ``rng`` is given, with ``augmentation`` (a dict of
+        :func:`minivgg.augment.augment` options, e.g. ``{"orientation": True}``).
+        """
         xs = []
         for i in indices:
             img = self.images[i]
             if rng is not None:
-                img, _ = augment(img, rng)
+                img, _ = augment(img, rng, **(augmentation or {}))
             xs.append(finish(img, self.settings))
         return np.stack(xs), self.labels[np.asarray(indices, dtype=np.int64)]
 
