@@ -1,7 +1,7 @@
 """Speed and faithfulness of the explanations.
 
     python benchmarks/bench_explain.py speed [--image-size 224] [--budget 1000] [--regions 50]
-    python benchmarks/bench_explain.py table [--model M] [--n 10] [--wrist-model W]
+    python benchmarks/bench_explain.py table [--json] [--model M] [--n 200] [--regions 50] [--budget 2000] [--wrist-model W]
     python benchmarks/bench_explain.py accuracy [--json] [--seeds 5] [--output probability|logit] [--cache DIR]
     python benchmarks/bench_explain.py stability [--json] [--regions 24] [--budget 2000] [--tolerance 0.01]
 
@@ -12,11 +12,21 @@
 * Kernel-SHAP / ``shap.KernelExplainer`` driving the same model with the same regions,
   baseline and budget (``l1_reg=False``), when shap is installed (target < 1).
 
-``table`` prints deletion / insertion AUC, the pointing game and the share of the map on
-lesions for Grad-CAM, SHAP and a random map on held-out phantoms (bundled model by
-default), and the cascading-randomisation Spearman correlations; with ``--wrist-model``
-also deletion / insertion and randomisation on ../shared/data/ramw600-wrist-sample
-(a real data set; no lesion masks there).
+``table`` draws ``--n`` fresh twin phantoms (half of them RA; seed 2, which the bundled
+model never saw) and reports, for the bundled model by default:
+
+* the model's AUC and accuracy, and the twin-swap flip rate (the share of RA phantoms
+  whose p(RA) falls below 0.5 once their lesions are replaced by their twin's pixels);
+* mean p(RA) of the Normal phantoms upright, transposed, and in the worst of their
+  eight orientations (is orientation a class cue?);
+* for Grad-CAM, Kernel-SHAP and a random map, on the RA phantoms: the pointing game,
+  the lesion mass ratio (positive map mass on the lesion mask / the mask's area share;
+  1 = no better than uniform), deletion and insertion AUC;
+* the cascading-randomisation Spearman correlations on one RA phantom.
+
+``--json`` prints the same as one JSON object. With ``--wrist-model`` also deletion /
+insertion and randomisation on ../shared/data/ramw600-wrist-sample (a real data set; no
+lesion masks there).
 
 ``accuracy`` measures Kernel-SHAP against exact Shapley values. For each image (three
 bundled phantoms and, when ../shared/data is there, three real radiographs) it cuts
@@ -46,10 +56,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minivgg.explain import GradCAM, KernelSHAP  # noqa: E402
-from minivgg.explain.checks import cascading_randomization, deletion_insertion, mask_for_model, mass_on_lesions, pointing_game  # noqa: E402,E501
+from minivgg.explain.checks import (cascading_randomization, deletion_insertion, lesion_mass_ratio,  # noqa: E402
+                                    mask_for_model, pointing_game, twin_swap)
 from minivgg import VGG8, Tape, load_model  # noqa: E402
+from minivgg.augment import orient  # noqa: E402
+from minivgg.files import json_safe  # noqa: E402
 from minivgg.imageio import load_image  # noqa: E402
-from minivgg.phantoms import phantom  # noqa: E402
+from minivgg.metrics import auc_score  # noqa: E402
+from minivgg.phantoms import DIFFICULTIES, PhantomSettings, make_phantom, phantom  # noqa: E402
 from minivgg.preprocess import preprocess, preprocessing_settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,52 +118,103 @@ def speed(args):
     print(f"shap.KernelExplainer, same budget: {t_shap:.1f} s: ours / shap = {t_ours / t_shap:.2f} (target < 1)")
 
 
-def _maps(model, x, target, budget):
+def _maps(model, x, target, shap):
     cam = GradCAM(model)(x[None], target).raw[0]
-    shap_map = KernelSHAP(model, budget=budget)(x, target).pixel_map()
+    shap_map = shap(x, target).pixel_map()
     return {"Grad-CAM": cam, "SHAP": shap_map}
+
+
+def _shap_explainer(model, args):
+    baseline = args.baseline if args.baseline in ("mean", "blur") else float(args.baseline)
+    return KernelSHAP(model, n_regions=args.regions, segmentation=args.segmentation, baseline=baseline,
+                      budget=args.budget, tolerance=args.tolerance)
+
+
+def phantom_table(model, args):
+    """Every number of ``table`` on ``args.n`` fresh twin phantoms (seed ``args.seed``), as one dict."""
+    settings = model.preprocessing
+    ra = model.class_names.index("RA")
+    shap = _shap_explainer(model, args)
+    phantoms = [make_phantom(args.seed, i, i % 2, PhantomSettings(difficulty=args.difficulty))
+                for i in range(args.n)]
+    x = np.stack([preprocess(p.image, settings) for p in phantoms])
+    labels = np.array([p.label for p in phantoms])
+    p_ra = model.predict_proba(x)[:, ra]
+    sick = [p for p in phantoms if p.label == 1]
+    swap = twin_swap(model, [p.image for p in sick], [p.twin for p in sick], [p.mask for p in sick], ra)
+    rows = {k: {"pointing_game": [], "lesion_mass_ratio": [], "deletion_auc": [], "insertion_auc": []}
+            for k in ("Grad-CAM", "SHAP", "random")}
+    rng = np.random.default_rng(0)
+    for p, xi in zip(sick, x[labels == 1]):
+        lesions = mask_for_model(p.mask, settings)
+        maps = _maps(model, xi, ra, shap)
+        maps["random"] = rng.random(lesions.shape)
+        for name, sal in maps.items():
+            r = rows[name]
+            faithfulness = deletion_insertion(model, xi, sal, ra)
+            r["deletion_auc"].append(faithfulness["deletion"])
+            r["insertion_auc"].append(faithfulness["insertion"])
+            r["pointing_game"].append(pointing_game(sal, lesions))
+            r["lesion_mass_ratio"].append(lesion_mass_ratio(sal, lesions))
+    normal = x[labels == 0]
+    turned = model.predict_proba(np.ascontiguousarray(normal.transpose(0, 1, 3, 2)))[:, ra]
+    every = np.stack([model.predict_proba(np.ascontiguousarray(orient(normal.transpose(2, 3, 0, 1), k, m)
+                                                               .transpose(2, 3, 0, 1)))[:, ra]
+                      for k in range(4) for m in (False, True)])
+    result = {"model": str(args.model or "bundled"), "phantoms": {"n": args.n, "ra": len(sick), "seed": args.seed,
+                                                                 "difficulty": args.difficulty},
+              "auc": auc_score(labels, p_ra), "accuracy": float(np.mean((p_ra > 0.5) == labels)),
+              "twin_swap_flip_rate": swap["flip_rate"], "twin_swap_mean_drop": swap["mean_drop"],
+              "orientation": {"normal_p_ra": float(p_ra[labels == 0].mean()),
+                              "normal_transposed_p_ra": float(turned.mean()),
+                              "normal_worst_orientation_p_ra": float(every.max(axis=0).mean())}}
+    for name, key in (("Grad-CAM", "gradcam"), ("SHAP", "shap"), ("random", "random")):
+        result[key] = {k: float(np.nanmean(v)) for k, v in rows[name].items()}
+    result["gradcam"]["layer"] = GradCAM(model).layer
+    result["shap"]["settings"] = {"n_regions": args.regions, "segmentation": args.segmentation,
+                                  "baseline": args.baseline, "budget": args.budget, "tolerance": args.tolerance}
+    result["randomization"] = _randomization(model, x[labels == 1][0], ra, args)
+    return result
 
 
 def table(args):
     model = load_model(args.model) if args.model else load_model(ROOT / "minivgg" / "data" / "model.npz")
-    settings = model.preprocessing
-    rows = {k: {"deletion": [], "insertion": [], "pointing": [], "mass": [], "area": []}
-            for k in ("Grad-CAM", "SHAP", "random")}
-    rng = np.random.default_rng(0)
-    ra = model.class_names.index("RA")
-    for i in range(args.n):
-        gray, mask = phantom(2, 2 * i + 1, 1, 256)                  # held-out RA phantoms (seed 2)
-        x = preprocess(gray, settings)
-        lesions = mask_for_model(mask, settings)
-        maps = _maps(model, x, ra, args.budget)
-        maps["random"] = rng.random(lesions.shape)
-        for name, sal in maps.items():
-            r = rows[name]
-            r.update({k: r[k] + [v] for k, v in deletion_insertion(model, x, sal, ra).items()})
-            r["pointing"].append(pointing_game(sal, lesions))
-            share, area = mass_on_lesions(sal, lesions)
-            r["mass"].append(share)
-            r["area"].append(area)
-    print(f"\nPhantoms: {args.n} held-out RA phantoms, class RA, model {args.model or 'bundled'}")
-    print(f"{'map':10}{'deletion AUC':>14}{'insertion AUC':>15}{'pointing game':>15}{'mass on lesions':>17}{'lesion area':>13}")
-    for name, r in rows.items():
-        print(f"{name:10}{np.mean(r['deletion']):14.3f}{np.mean(r['insertion']):15.3f}{np.mean(r['pointing']):15.2f}"
-              f"{np.nanmean(r['mass']):17.3f}{np.mean(r['area']):13.3f}")
-    gray, _ = phantom(2, 1, 1, 256)
-    x = preprocess(gray, settings)
-    _print_randomization(model, x, ra, args.budget)
+    result = phantom_table(model, args)
+    if args.json:
+        print(json.dumps(json_safe(result)))
+        return
+    ph = result["phantoms"]
+    print(f"Phantoms: {ph['n']} fresh twin phantoms (seed {ph['seed']}, {ph['difficulty']}), maps for class RA "
+          f"on the {ph['ra']} RA ones; model {result['model']}")
+    print(f"AUC {result['auc']:.3f}, accuracy {result['accuracy']:.3f}; twin swap: p(RA) < 0.5 for "
+          f"{result['twin_swap_flip_rate']:.2f} of the RA phantoms (mean fall {result['twin_swap_mean_drop']:.3f})")
+    o = result["orientation"]
+    print(f"Normal phantoms, mean p(RA): upright {o['normal_p_ra']:.3f}, transposed {o['normal_transposed_p_ra']:.3f}, "
+          f"worst of 8 orientations {o['normal_worst_orientation_p_ra']:.3f}")
+    print(f"Grad-CAM at {result['gradcam']['layer']}; SHAP {result['shap']['settings']}")
+    print(f"\n{'map':10}{'pointing game':>15}{'lesion mass ratio':>19}{'deletion AUC':>14}{'insertion AUC':>15}")
+    for key in ("gradcam", "shap", "random"):
+        r = result[key]
+        print(f"{key:10}{r['pointing_game']:15.2f}{r['lesion_mass_ratio']:19.2f}{r['deletion_auc']:14.3f}"
+              f"{r['insertion_auc']:15.3f}")
+    _print_randomization(result["randomization"])
     if args.wrist_model:
         wrist(args)
 
 
-def _print_randomization(model, x, target, budget):
-    cam_rows = cascading_randomization(model, lambda m, im, t: GradCAM(m)(im[None], t).raw[0], x, target)
-    shap_rows = cascading_randomization(model, lambda m, im, t: KernelSHAP(m, budget=budget)(im, t).pixel_map(),
-                                        x, target)
+def _randomization(model, x, target, args):
+    """Cascading-randomisation rows of Grad-CAM and SHAP for one image: {method: {layer: rho}}."""
+    return {"gradcam": dict(cascading_randomization(model, lambda m, im, t: GradCAM(m)(im[None], t).raw[0], x,
+                                                    target)),
+            "shap": dict(cascading_randomization(model, lambda m, im, t: _shap_explainer(m, args)(im, t).pixel_map(),
+                                                 x, target))}
+
+
+def _print_randomization(rows):
     print("\nCascading randomisation (Spearman rho with the original map; near 0 = passes)")
     print(f"{'randomised down to':20}{'Grad-CAM':>10}{'SHAP':>10}")
-    for (name, a), (_, b) in zip(cam_rows, shap_rows):
-        print(f"{name:20}{a:10.3f}{b:10.3f}")
+    for name, rho in rows["gradcam"].items():
+        print(f"{name:20}{rho:10.3f}{rows['shap'][name]:10.3f}")
 
 
 def wrist(args):
@@ -159,9 +224,10 @@ def wrist(args):
     files = sorted((root / "erosive").glob("*.png"))[:args.n]
     rows = {k: {"deletion": [], "insertion": []} for k in ("Grad-CAM", "SHAP", "random")}
     rng = np.random.default_rng(0)
+    shap = _shap_explainer(model, args)
     for f in files:
         x = preprocess(load_image(f), model.preprocessing)
-        maps = _maps(model, x, target, args.budget)
+        maps = _maps(model, x, target, shap)
         maps["random"] = rng.random(x.shape[1:])
         for name, sal in maps.items():
             for k, v in deletion_insertion(model, x, sal, target).items():
@@ -170,7 +236,7 @@ def wrist(args):
     print(f"{'map':10}{'deletion AUC':>14}{'insertion AUC':>15}")
     for name, r in rows.items():
         print(f"{name:10}{np.mean(r['deletion']):14.3f}{np.mean(r['insertion']):15.3f}")
-    _print_randomization(model, preprocess(load_image(files[0]), model.preprocessing), target, args.budget)
+    _print_randomization(_randomization(model, preprocess(load_image(files[0]), model.preprocessing), target, args))
 
 
 ACCURACY_BUDGETS = (64, 128, 256, 512, 1024)
@@ -348,8 +414,16 @@ def main():
     p = sub.add_parser("table")
     p.add_argument("--model")
     p.add_argument("--wrist-model")
-    p.add_argument("--n", type=int, default=10)
-    p.add_argument("--budget", type=int, default=500)
+    p.add_argument("--n", type=int, default=200, help="fresh phantoms, half of them RA (and wrist images)")
+    p.add_argument("--seed", type=int, default=2, help="phantom seed (the bundled model saw seeds 0 and 1)")
+    p.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default="easy",
+                   help="of the phantoms (the bundled model was trained on easy ones)")
+    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="SHAP model calls per image at most")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="SHAP stops at this standard error")
+    p.add_argument("--regions", type=int, default=50, help="SHAP regions aimed at")
+    p.add_argument("--segmentation", choices=["superpixels", "grid"], default="superpixels")
+    p.add_argument("--baseline", default="mean", help="SHAP baseline: mean, blur or a number")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p = sub.add_parser("accuracy")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--seeds", type=int, default=5)

@@ -172,14 +172,18 @@ def cmd_demo(args):
 
 
 def cmd_phantoms(args):
-    """Write a folder data set of synthetic hand radiographs with lesion masks."""
+    """Write a folder data set of synthetic hand radiographs with lesion masks and healthy twins."""
     from .files import prepare_output_dir
     from .phantoms import write_phantoms
-    prepare_output_dir(args.out)
+    out = prepare_output_dir(args.out)
     progress = Progress(quiet=args.quiet)
-    paths = write_phantoms(args.out, args.n, seed=args.seed, size=args.size,
-                           progress=lambda done, total: progress.update("phantoms", done, total))
-    print(f"wrote {len(paths)} phantoms to {Path(args.out) / 'images'} (masks in {Path(args.out) / 'masks'})")
+    paths = write_phantoms(out, args.n, seed=args.seed, size=args.size,
+                           progress=lambda done, total: progress.update("phantoms", done, total),
+                           difficulty=args.difficulty, global_osteopenia=args.global_osteopenia,
+                           shortcut_share=args.shortcut or 0.0, shortcut_class=args.shortcut_class)
+    extra = ", side-marker masks in shortcut_masks" if args.shortcut else ""
+    print(f"wrote {len(paths)} phantoms to {out / 'images'} (lesion masks in masks, healthy twins of the RA "
+          f"images in twins{extra}; every draw in phantoms.json)")
     return 0
 
 
@@ -532,12 +536,21 @@ def build_parser():
                    help="auto: a terminal graphics protocol when there is one, else coloured half-blocks")
     p.set_defaults(func=cmd_tui)
 
-    p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks")
+    from .phantoms import CLASS_NAMES, DIFFICULTIES
+    p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks "
+                                        "and healthy twins")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int_at_least(1, 10 ** 6), default=400)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int_at_least(32, 4096), default=256, help="image side in pixels")
+    p.add_argument("--difficulty", choices=list(DIFFICULTIES), default="medium",
+                   help="how many joints are affected, how large and how strong the changes are")
+    p.add_argument("--global-osteopenia", action="store_true",
+                   help="RA hands also lose bone density everywhere: a confounder to teach with")
+    p.add_argument("--shortcut", type=finite_float(0, 1, low_open=True), metavar="SHARE",
+                   help="plant a side marker (a spurious cue) on this share of the --shortcut-class images")
+    p.add_argument("--shortcut-class", choices=CLASS_NAMES, default="RA", help="the class that gets the marker")
     p.set_defaults(func=cmd_phantoms)
 
     p = sub.add_parser("train", help="train VGG8 on a folder data set (ROOT/<class>/*.png)", parents=[computing])
@@ -607,7 +620,8 @@ def add_train_arguments(p):
     p.add_argument("--data", required=True, help="folder data set: one sub-folder per class")
     p.add_argument("--out", default="runs/train", help="output folder (model.npz, checkpoint.npz, history)")
     p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="small (default): a narrow VGG8 at 128 px for CPUs; paper: the full VGG8 at 224 px")
+                   help="small (default): a narrow VGG8 at 128 px for CPUs; bundled: small, trained in all eight "
+                        "orientations (the bundled model's recipe); paper: the full VGG8 at 224 px")
     p.add_argument("--epochs", type=int_at_least(1, 10 ** 5))
     p.add_argument("--batch-size", type=int_at_least(1, 4096))
     p.add_argument("--lr", type=finite_float(0, 10, low_open=True), help="Adam learning rate (default: the preset's)")

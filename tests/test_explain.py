@@ -292,10 +292,10 @@ def test_gradcam_reports_empty_maps(rng):
     dead = VGG8(**TINY, seed=0)
     dead["features.18"].params["weight"][...] = 0
     dead["features.18"].params["bias"][...] = -1          # the last ReLU outputs 0 everywhere
-    result = GradCAM(dead)(x)
+    result = GradCAM(dead, layer="features.19")(x)
     assert result.empty.all() and not result.normalized.any()
     assert len(result.warnings) == 2 and "zero everywhere" in result.warnings[0]
-    live = next(r for r in (GradCAM(VGG8(**TINY, seed=s))(x) for s in range(20)) if not r.empty.any())
+    live = next(r for r in (GradCAM(VGG8(**TINY, seed=s), "features.19")(x) for s in range(20)) if not r.empty.any())
     assert live.raw.shape == (2, 32, 32) and live.layer == "features.19" and not live.warnings
     np.testing.assert_allclose(live.normalized.reshape(2, -1).max(axis=1), 1)
     with pytest.raises(KeyError, match="no layer named"):

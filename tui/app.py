@@ -112,7 +112,7 @@ Classifies a hand radiograph with a VGG8 and explains the prediction.
 |---|---|
 | `o` | open an image file (file picker, images only) |
 | `g` | open one of the bundled sample phantoms |
-| `c` | compute Grad-CAM (where the last conv layer looks) |
+| `c` | compute Grad-CAM (where a deep conv layer with maps of at least 14x14 looks) |
 | `s` | compute Kernel-SHAP (which regions push towards the class) |
 | `x` | cancel a running computation |
 | `w` | write the heatmaps and the combined figure to the output folder |
