@@ -1,7 +1,8 @@
 """Speed and faithfulness of the explanations.
 
     python benchmarks/bench_explain.py speed [--image-size 224] [--budget 1000] [--regions 50]
-    python benchmarks/bench_explain.py table [--json] [--model M] [--n 200] [--regions 50] [--budget 2000] [--wrist-model W]
+    python benchmarks/bench_explain.py table [--json] [--model M] [--n 200] [--regions 50] [--budget 2000]
+                                             [--difficulty easy] [--wrist-model W]
     python benchmarks/bench_explain.py accuracy [--json] [--seeds 5] [--output probability|logit] [--cache DIR]
     python benchmarks/bench_explain.py stability [--json] [--regions 24] [--budget 2000] [--tolerance 0.01]
 
@@ -33,9 +34,9 @@ bundled phantoms and, when ../shared/data is there, three real radiographs) it c
 M = 12, 13 or 14 superpixels, evaluates the bundled model on all 2^M coalitions (the
 exact reference, by enumeration; ``--cache DIR`` keeps these tables), then runs our
 estimator, the same without its size and three-way terms ("plain"), the same with
-shap's rule for spreading pairs over sizes ("kernel sizes"), and ``shap.KernelExplainer`` (``l1_reg=False``, when shap is installed) with the same
-number of model calls, budgets 64 ... 1024, over ``--seeds`` seeds. It prints the mean
-relative L2 error of each, the share of exact values within 2 standard errors of ours,
+shap's rule for spreading pairs over sizes ("kernel sizes"), and ``shap.KernelExplainer``
+(``l1_reg=False``, when shap is installed) with the same number of model calls, budgets
+64 ... 1024, over ``--seeds`` seeds. It prints the mean relative L2 error of each, the share of exact values within 2 standard errors of ours,
 how the standard error and the error fall with the calls (log-log slopes; -0.5 is
 1/sqrt(calls)), and that a budget covering every coalition gives the exact values.
 
@@ -45,6 +46,7 @@ correlation of the two maps' region values, the model calls and the largest stan
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -268,7 +270,9 @@ def coalition_table(model, path, m, output, cache):
     x = load_for_model(path, model)
     explainer = KernelSHAP(model, n_regions=m, output=output, batch_size=64)
     regions = explainer.regions_for(x)
-    key = cache / f"{Path(path).stem}_{m}_{output}.npz" if cache else None
+    # The model's weights are part of the key: a rebuilt bundled model must not reuse old tables.
+    weights = hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() for p in model.parameters().values())).hexdigest()
+    key = cache / f"{Path(path).stem}_{m}_{output}_{weights[:12]}.npz" if cache else None
     if key and key.exists():
         stored = np.load(key)
         if np.array_equal(stored["regions"], regions):

@@ -3,10 +3,11 @@
     python benchmarks/bench_trust.py [--model M] [--work /tmp/minivgg-trust] [--fresh-seeds 2 3] [--fresh-n 200] [--json]
 
 For a model trained on phantoms (the bundled one by default; its training set is
-``write_phantoms(dir, 400, seed=0)``, split by ``stratified_split(labels, 0.2, 0)``), it
+``write_phantoms(dir, 1600, seed=0, difficulty="easy")``, split by
+``stratified_split(labels, 0.2, 0)``: scripts/make_bundled_model.py), it
 
 1. compares out-of-distribution scores, each flagging above the 99% quantile of its scores
-   on the 80 validation images: the energy score (Liu et al. 2020), the maximum softmax
+   on the 320 validation images: the energy score (Liu et al. 2020), the maximum softmax
    probability (Hendrycks & Gimpel 2017), the Mahalanobis score on the penultimate dense
    features (``classifier.4``) and the Mahalanobis score on the pooled last-conv features
    (``features.19``, the detector stored in the model file, as shipped). It prints the share
@@ -56,10 +57,14 @@ def shared_data():
     return beside if beside.is_dir() else Path("/work/shared/data")
 
 
+TRAINING_SET = dict(n=1600, seed=0)      # the bundled model's (scripts/make_bundled_model.py)
+DIFFICULTY = "easy"
+
+
 def phantom_set(work, n, seed):
-    folder = Path(work) / f"phantoms-{n}-seed{seed}"
+    folder = Path(work) / f"phantoms-{DIFFICULTY}-{n}-seed{seed}"
     if not (folder / "images").is_dir():
-        write_phantoms(folder, n, seed=seed)
+        write_phantoms(folder, n, seed=seed, difficulty=DIFFICULTY)
     return folder / "images"
 
 
@@ -84,7 +89,7 @@ def sample_pictures(settings):
 def collect(model, work, fresh_seeds, fresh_n=200):
     """Model outputs of every image set, by name."""
     s = model.preprocessing
-    train = FolderDataset(phantom_set(work, 400, 0), s, class_names=model.class_names)
+    train = FolderDataset(phantom_set(work, **TRAINING_SET), s, class_names=model.class_names)
     train_idx, val_idx = stratified_split(train.labels, 0.2, 0)
     sets = {}
     for name, idx in (("train", train_idx), ("validation", val_idx)):

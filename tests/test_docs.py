@@ -67,5 +67,10 @@ def readme_commands():
 @pytest.mark.parametrize("line,command", readme_commands(), ids=[f"README.md:{n}" for n, _ in readme_commands()])
 def test_readme_commands_parse(line, command):
     from minivgg.cli import build_parser
-    words = [w for w in shlex.split(command)[1:] if w != "..."]
+    words = []
+    for word in shlex.split(command)[1:]:
+        if word in (">", "|", "2>"):                # the shell's part of the line: redirections and pipes
+            break
+        if word != "...":
+            words.append(word)
     build_parser().parse_args(words)            # argparse exits (a failure) on an unknown option

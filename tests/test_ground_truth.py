@@ -102,6 +102,21 @@ def test_orientation_augmentation_draws_all_eight_orientations():
     assert "quarter_turns" not in augment(img, rng)[1]                                 # off by default
 
 
+def test_occlusion_paints_whole_cells_with_the_image_mean():
+    """SHAP-style occlusion: the hidden pixels take the image's mean, the rest stay, the share is reported."""
+    img = np.random.default_rng(1).random((40, 40)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    shares = []
+    for _ in range(30):
+        out, info = augment(img, rng, strategy="none", occlusion=1.0)
+        hidden = out != img
+        np.testing.assert_allclose(out[hidden], img.mean(), rtol=1e-6)
+        assert info["hidden"] == pytest.approx(hidden.mean(), abs=0.01)
+        shares.append(info["hidden"])
+    assert min(shares) < 0.2 and max(shares) > 0.8                  # the share hidden is drawn, not fixed
+    assert "hidden" not in augment(img, rng, strategy="none")[1]    # off by default
+
+
 def test_preset_augmentation_reaches_the_batches_and_the_run_record(tmp_path):
     from minivgg.datasets import FolderDataset
     from minivgg.phantoms import write_phantoms
