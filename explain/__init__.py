@@ -1,7 +1,11 @@
 """Explanations computed on minivgg's own layers: Grad-CAM, Kernel-SHAP, rendering and checks."""
 
+from .coalitions import PairSampler, shapley_kernel_weight
 from .gradcam import GradCAM, upsample_bilinear
-from .kernelshap import KernelSHAP, shapley_kernel_weight
-from .regions import grid_regions, superpixels
+from .kernelshap import KernelSHAP, SHAPResult
+from .regions import background_mask, grid_regions, superpixels
+from .shapley import ShapleyEstimate, explain_function, shapley_rounds
 
-__all__ = ["GradCAM", "KernelSHAP", "shapley_kernel_weight", "upsample_bilinear", "grid_regions", "superpixels"]
+__all__ = ["GradCAM", "KernelSHAP", "SHAPResult", "ShapleyEstimate", "PairSampler", "explain_function",
+           "shapley_rounds", "shapley_kernel_weight", "upsample_bilinear", "background_mask", "grid_regions",
+           "superpixels"]

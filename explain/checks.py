@@ -14,7 +14,14 @@
   everywhere there is nothing to rank, and the correlation is reported as NaN.
 * On phantoms, with the true lesion masks: the pointing game (is the map's maximum on a
   lesion?) and the share of the map's mass that falls on lesions, beside the share of
-  the image the lesions cover (what a uniform map would score).
+  the image the lesions cover (what a uniform map would score); their ratio is the
+  lesion mass ratio (1 for a map that ignores the lesions).
+* The twin-swap check, on twin phantoms (:mod:`minivgg.phantoms`): paste each RA
+  image's healthy twin into its lesion mask and see whether p(RA) falls. It asks the
+  model, not a map, whether its decision rests on the lesions: a model that learnt a
+  confounder (global osteopenia) or a shortcut (a side marker) keeps its "RA".
+* The Clever-Hans check: the share of a map's positive mass on a spurious cue (a side
+  marker's mask) instead of on the lesions.
 """
 
 import copy
@@ -84,11 +91,16 @@ def mask_for_model(mask, settings):
 
 
 def pointing_game(saliency, mask, tolerance=3):
-    """True when the map's maximum lies on the lesion mask (dilated by ``tolerance`` pixels)."""
+    """True when the map's maximum lies on the lesion mask (dilated by ``tolerance`` pixels).
+
+    When several pixels share the maximum (a SHAP map is constant over each region), the
+    map points at the one nearest their centroid, not at the first in reading order.
+    """
     if tolerance:
         mask = ndimage.binary_dilation(mask, iterations=tolerance)
-    i = np.unravel_index(np.argmax(saliency), saliency.shape)
-    return bool(mask[i])
+    rows, cols = np.nonzero(saliency == saliency.max())
+    k = np.argmin((rows - rows.mean()) ** 2 + (cols - cols.mean()) ** 2)
+    return bool(mask[rows[k], cols[k]])
 
 
 def mass_on_lesions(saliency, mask):
@@ -96,3 +108,41 @@ def mass_on_lesions(saliency, mask):
     positive = np.clip(saliency, 0, None)
     total = positive.sum()
     return (float(positive[mask].sum() / total) if total > 0 else float("nan")), float(mask.mean())
+
+
+def lesion_mass_ratio(saliency, mask):
+    """Positive map mass on the mask divided by the mask's area share (1: no better than uniform).
+
+    NaN when the map has no positive mass or the mask is empty.
+    """
+    share, area = mass_on_lesions(saliency, mask)
+    return share / area if area > 0 else float("nan")
+
+
+def twin_swap(model, images, twins, masks, target, batch_size=32):
+    """The twin-swap check: p(target) before and after the twin's pixels replace the masked ones.
+
+    ``swapped = where(mask, twin, image)``, in the radiograph, before preprocessing. With the
+    phantoms' own masks (exactly where image and twin differ) the swapped image *is* the
+    twin; with a coarser mask (say, one drawn by hand) it tests that mask too.
+
+    Parameters
+    ----------
+    model : VGG8 (its ``preprocessing`` turns the radiographs into inputs)
+    images, twins : (N, H, W) gray radiographs in [0, 1]: RA phantoms and their healthy twins
+    masks : (N, H, W) bool lesion masks
+    target : int, the class whose probability is followed (RA)
+
+    Returns
+    -------
+    dict with ``before`` and ``after`` (N,) probabilities, ``flip_rate`` (the share of
+    images whose p(target) falls below 0.5 after the swap) and ``mean_drop``.
+    """
+    from minivgg.preprocess import preprocess
+    images, twins, masks = np.asarray(images), np.asarray(twins), np.asarray(masks, dtype=bool)
+    swapped = np.where(masks, twins, images)
+    settings = model.preprocessing
+    before = model.predict_proba(np.stack([preprocess(g, settings) for g in images]), batch_size)[:, target]
+    after = model.predict_proba(np.stack([preprocess(g, settings) for g in swapped]), batch_size)[:, target]
+    return {"before": before, "after": after, "flip_rate": float(np.mean(after < 0.5)),
+            "mean_drop": float(np.mean(before - after))}

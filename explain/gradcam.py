@@ -7,9 +7,15 @@ layer with activations ``A`` of shape (N, K, h, w)::
     cam[n]      = ReLU( sum_k alpha[n, k] * A[n, k] )           (h, w)
     map[n]      = bilinear upsampling of cam[n] to the input size (S, S)
 
-The default layer is the output of the last conv layer's ReLU (``features.19`` in the
-paper's VGG8): the rectified feature maps of the last convolution, as in the original
-paper. Any layer name works, e.g. ``features.18`` for the conv output before its ReLU.
+The default layer is the deepest conv ReLU whose maps are at least 14x14
+(:data:`MIN_MAP_SIDE`; :func:`default_layer`). Selvaraju et al. take the last conv layer,
+the most class-specific one; but its maps are coarse, and once they are smaller than
+the paper's 14x14 (224-pixel input) a map cannot say *which* joint it means: a 128-pixel
+model's last conv maps are 8x8, one cell per 16 pixels, wider than a finger.
+So the paper's VGG8 at 224 pixels keeps its last conv ReLU (``features.19``, 14x14),
+and the 128-pixel presets use the last ReLU of block 4 (``features.14``, 16x16), which
+still sees 62 x 62 input pixels (its receptive field). Any layer name works, e.g.
+``features.18`` for the last conv output before its ReLU.
 
 The raw map keeps its units (comparable across images of one model); the normalised
 map is ``raw / max(raw)`` per image. When a map is zero everywhere (every weighted
@@ -20,7 +26,25 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minivgg.layers import Conv3x3, MaxPool2x2
 from minivgg.model import Tape
+
+MIN_MAP_SIDE = 14
+
+
+def default_layer(model):
+    """The deepest conv ReLU whose output is at least :data:`MIN_MAP_SIDE` pixels on a side.
+
+    When even the first conv's maps are smaller (a tiny input), the first conv's ReLU.
+    """
+    names = model.layer_names
+    side, best = model.image_size, None
+    for i, (name, layer) in enumerate(model.layers):
+        if isinstance(layer, MaxPool2x2):
+            side //= 2
+        elif isinstance(layer, Conv3x3) and (side >= MIN_MAP_SIDE or best is None):
+            best = names[i + 1]                        # the ReLU that follows every conv
+    return best
 
 
 def upsample_bilinear(maps, size):
@@ -82,7 +106,8 @@ class GradCAM:
     ----------
     model : VGG8
     layer : str, optional
-        Layer whose output is explained (default: the ReLU after the last conv).
+        Layer whose output is explained (default: :func:`default_layer`, the deepest conv
+        ReLU with maps of at least 14x14).
 
     Examples
     --------
@@ -94,9 +119,7 @@ class GradCAM:
     def __init__(self, model, layer=None):
         self.model = model
         if layer is None:
-            last_conv = model.conv_layer_names[-1]
-            names = [n for n, _ in model.layers]
-            layer = names[names.index(last_conv) + 1]
+            layer = default_layer(model)
         model[layer]                                   # KeyError naming the valid layers
         self.layer = layer
 

@@ -1,15 +1,21 @@
 """Heatmap figures: Grad-CAM over the radiograph, SHAP as a diverging map, and the paper's Figure 6.
 
-* Grad-CAM: the normalised map through a perceptual colormap (``inferno``: brightness
-  rises monotonically with the value, and it reads in grey-scale print), blended
-  over the gray radiograph where the map is strong.
-* SHAP: a diverging colormap (``RdBu_r``) symmetric around zero: red pushes towards
-  the explained class, blue against it, white is no effect; with a colour bar.
-* Combined: image | Grad-CAM | SHAP, with the predicted class and its probability
-  in the title, like the paper's Figure 6.
+* Grad-CAM: the map, scaled to its maximum (1 = the strongest evidence in this image;
+  the scale does not compare images), through the bright part of a perceptual colormap
+  (``inferno`` from 0.3 up: no black end to veil the bones), mixed into the gray
+  radiograph with a weight of at most one half that grows with the map. The radiograph
+  always keeps at least half its weight, and all of it where the map is 0. A colour
+  bar shows the scale.
+* SHAP: a diverging colormap (``RdBu_r``) symmetric around zero: red pushes towards the
+  explained class, blue against it. Regions whose value is within two standard errors
+  of zero are drawn faded (their sign is not established); when every value is below
+  numerical noise nothing is coloured and the panel says "no measurable effect". The
+  panel states the model calls made and the largest standard error.
+* Combined: image | Grad-CAM | SHAP, three panels of one size, with the predicted class
+  and its probability in the title, like the paper's Figure 6.
 
 :func:`save_explanation` is the one writer of these files: ``minivgg explain``,
-``minivgg predict --gradcam/--shap`` and the terminal app's save all call it. Every PNG
+``minivgg predict --gradcam/--shap`` and the terminal app's save all call it. Every file
 is written atomically. Matplotlib runs on its Agg back end: no display needed.
 """
 
@@ -18,7 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from minivgg.atomic import atomic_write
+from minivgg.files import write_json
 from minivgg.predict import format_probability
+
+CAM_MAX_WEIGHT = 0.5         # the radiograph keeps at least this much of every pixel
+CAM_COLOURS = (0.3, 1.0)     # the part of inferno used: no black end
+SHAP_WEIGHT, SHAP_FADED_WEIGHT = 0.6, 0.15
 
 
 def _plt():
@@ -28,30 +39,53 @@ def _plt():
     return plt
 
 
-def gradcam_overlay(gray, cam, alpha=0.5):
-    """RGB (S, S, 3) float in [0, 1]: ``cam`` (in [0, 1]) coloured with inferno over ``gray``.
+def _cam_colormap():
+    from matplotlib import colormaps
+    from matplotlib.colors import ListedColormap
+    return ListedColormap(colormaps["inferno"](np.linspace(*CAM_COLOURS, 256)), name="inferno_bright")
 
-    The colour's weight grows with the map value, so weak evidence leaves the
-    radiograph visible.
+
+def gradcam_overlay(gray, cam):
+    """RGB (S, S, 3) float in [0, 1]: ``cam`` (in [0, 1]) coloured over ``gray``.
+
+    The colour's weight is ``CAM_MAX_WEIGHT * cam``: where the map is 0 the radiograph is
+    shown unchanged, and everywhere it keeps at least half its weight.
     """
-    from matplotlib import colormaps
-    heat = colormaps["inferno"](np.clip(cam, 0, 1))[..., :3]
-    weight = alpha * np.clip(cam, 0, 1)[..., None]
+    cam = np.clip(cam, 0, 1)
+    heat = _cam_colormap()(cam)[..., :3]
+    weight = CAM_MAX_WEIGHT * cam[..., None]
     return (1 - weight) * np.repeat(gray[..., None], 3, axis=2) + weight * heat
-
-
-def shap_overlay(gray, shap_map, alpha=0.6):
-    """RGB (S, S, 3) float in [0, 1]: ``shap_map`` in RdBu_r, symmetric around zero, over ``gray``."""
-    from matplotlib import colormaps
-    lo, hi = shap_limits(shap_map)
-    colour = colormaps["RdBu_r"]((np.asarray(shap_map) - lo) / (hi - lo))[..., :3]
-    return (1 - alpha) * np.repeat(gray[..., None], 3, axis=2) + alpha * colour
 
 
 def shap_limits(values):
     """Symmetric colour limits around zero: (-L, L), L = max |value| (1e-12 when all are zero)."""
     lim = float(np.max(np.abs(values))) if np.size(values) else 0.0
     return -max(lim, 1e-12), max(lim, 1e-12)
+
+
+def shap_overlay(gray, result):
+    """RGB (S, S, 3) float in [0, 1]: the :class:`~.kernelshap.SHAPResult` in RdBu_r over ``gray``.
+
+    Significant regions (|value| >= 2 standard errors) are mixed in with weight 0.6, the
+    others with 0.15; when no value is measurable the radiograph is returned unchanged.
+    """
+    from matplotlib import colormaps
+    rgb_gray = np.repeat(gray[..., None], 3, axis=2)
+    if not result.measurable:
+        return rgb_gray
+    lo, hi = shap_limits(result.values)
+    colour = colormaps["RdBu_r"]((result.pixel_map() - lo) / (hi - lo))[..., :3]
+    weight = np.where(result.significant, SHAP_WEIGHT, SHAP_FADED_WEIGHT)[result.regions][..., None]
+    return (1 - weight) * rgb_gray + weight * colour
+
+
+def shap_caption(result):
+    """One line under the SHAP panel: the calls made and the largest standard error (or "exact")."""
+    calls = f"{result.n_evaluations} model calls"
+    if result.exact:
+        return f"{calls}, exact"
+    faded = int(np.sum(~result.significant))
+    return f"{calls}, largest stderr {result.max_stderr:.2g}; faded: {faded} within 2 stderr of 0"
 
 
 def _save(fig, path):
@@ -61,62 +95,88 @@ def _save(fig, path):
     plt.close(fig)
 
 
+def _colour_bar_axes(ax):
+    """A slot for a colour bar beside ``ax``, the same for every panel so that panels keep one size."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+    return make_axes_locatable(ax).append_axes("right", size="5%", pad=0.08)
+
+
+def _draw_radiograph(ax, gray):
+    ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
+    ax.set_title("radiograph")
+    ax.axis("off")
+    _colour_bar_axes(ax).axis("off")                  # an empty slot: same width as the others
+
+
 def _draw_gradcam(ax, gray, cam):
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    plt = _plt()
     ax.imshow(gradcam_overlay(gray, cam))
     ax.set_title("Grad-CAM")
     ax.axis("off")
+    bar = plt.colorbar(ScalarMappable(Normalize(0, 1), _cam_colormap()), cax=_colour_bar_axes(ax))
+    bar.set_label("Grad-CAM, scaled to its maximum")
 
 
-def _draw_shap(fig, ax, gray, shap_map, class_name):
+def _draw_shap(ax, gray, result, class_name):
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     plt = _plt()
-    lo, hi = shap_limits(shap_map)
-    ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
-    im = ax.imshow(shap_map, cmap="RdBu_r", vmin=lo, vmax=hi, alpha=0.6)
+    ax.imshow(shap_overlay(gray, result))
     ax.set_title(f"SHAP (red: towards {class_name})")
     ax.axis("off")
-    bar = plt.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    bar.set_label("contribution to probability")
+    cax = _colour_bar_axes(ax)
+    scale = "probability" if result.output == "probability" else "log-odds"
+    if result.measurable:
+        bar = plt.colorbar(ScalarMappable(Normalize(*shap_limits(result.values)), colormaps["RdBu_r"]), cax=cax)
+        bar.set_label(f"contribution to {scale}")
+    else:
+        cax.axis("off")
+        ax.text(0.5, 0.5, "no measurable effect", transform=ax.transAxes, ha="center", va="center",
+                fontsize=11, bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
+    ax.text(0.5, -0.03, shap_caption(result), transform=ax.transAxes, ha="center", va="top", fontsize=7)
 
 
 def save_gradcam(path, gray, cam, title=""):
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig, ax = plt.subplots(figsize=(4.6, 4))
     _draw_gradcam(ax, gray, cam)
     if title:
         ax.set_title(title)
     _save(fig, path)
 
 
-def save_shap(path, gray, shap_map, class_name, title=""):
+def save_shap(path, gray, result, class_name, title=""):
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.6, 4))
-    _draw_shap(fig, ax, gray, shap_map, class_name)
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    _draw_shap(ax, gray, result, class_name)
     if title:
         ax.set_title(title)
     _save(fig, path)
 
 
-def save_combined(path, gray, cam=None, shap_map=None, class_name="", probability=None, title="", warning=None):
-    """Figure 6: image | Grad-CAM | SHAP (either map may be None and is then left out), ``warning`` in red below."""
+def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, title="", warning=None):
+    """Figure 6 as a matplotlib figure: image | Grad-CAM | SHAP (either map may be None: left out), and
+    ``warning`` in red below."""
     plt = _plt()
-    panels = 1 + (cam is not None) + (shap_map is not None)
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.2), squeeze=False)
+    panels = 1 + (cam is not None) + (shap is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.4), squeeze=False)
     axes = list(axes[0])
-    axes[0].imshow(gray, cmap="gray", vmin=0, vmax=1)
-    axes[0].set_title("radiograph")
-    axes[0].axis("off")
+    _draw_radiograph(axes[0], gray)
     if cam is not None:
         _draw_gradcam(axes[1], gray, cam)
-    if shap_map is not None:
-        _draw_shap(fig, axes[-1], gray, shap_map, class_name)
+    if shap is not None:
+        _draw_shap(axes[-1], gray, shap, class_name)
     head = f"predicted: {class_name}" + (f" (p = {format_probability(probability)})" if probability is not None else "")
     fig.suptitle(f"{title}  {head}".strip())
     if warning:
         fig.text(0.5, -0.02, warning, ha="center", va="top", color="red", fontsize=11, wrap=True)
-    _save(fig, path)
+    return fig
 
 
-def save_explanation(out, stem, gray, class_name, probability=None, cam=None, shap_map=None, combined=True,
+def save_explanation(out, stem, gray, class_name, probability=None, cam=None, shap=None, combined=True,
                      raw=False, title="", warning=None):
     """Write the heatmap files of one image; returns the paths written.
 
@@ -124,14 +184,16 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
     ----------
     out : folder (created if needed)
     stem : str, the file-name stem (``<stem>_gradcam.png`` ...), distinct per input
-        (see :func:`minivgg.outputs.distinct_stems`)
+        (see :func:`minivgg.files.distinct_stems`)
     gray : (S, S) the radiograph as the model saw it, in [0, 1]
     class_name : str, the explained class
     probability : float, the model's probability of that class (shown in the combined figure)
     cam : (S, S) normalised Grad-CAM map, or None
-    shap_map : (S, S) Kernel-SHAP pixel map, or None
+    shap : :class:`~.kernelshap.SHAPResult`, or None
     combined : bool, also write ``<stem>_explain.png`` (radiograph | Grad-CAM | SHAP)
-    raw : bool, also write the maps as ``<stem>_gradcam.npy`` / ``<stem>_shap.npy`` (float32)
+    raw : bool, also write the maps as ``<stem>_gradcam.npy`` / ``<stem>_shap.npy`` (float32),
+        the SHAP standard errors as ``<stem>_shap_stderr.npy`` and every region's value and
+        standard error, with the settings, as ``<stem>_shap.json``
     title : str, shown above the combined figure (e.g. the file name)
     warning : str, optional, shown in red below the combined figure (e.g. that the image is
         out of distribution), so that the figure carries it when it is passed on
@@ -141,17 +203,21 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
     if cam is not None:
         save_gradcam(out / f"{stem}_gradcam.png", gray, cam, title=f"Grad-CAM for {class_name}")
         written.append(out / f"{stem}_gradcam.png")
-    if shap_map is not None:
-        save_shap(out / f"{stem}_shap.png", gray, shap_map, class_name, title=f"SHAP for {class_name}")
+    if shap is not None:
+        save_shap(out / f"{stem}_shap.png", gray, shap, class_name, title=f"SHAP for {class_name}")
         written.append(out / f"{stem}_shap.png")
     if combined:
-        save_combined(out / f"{stem}_explain.png", gray, cam, shap_map, class_name, probability, title=title,
-                      warning=warning)
+        fig = combined_figure(gray, cam, shap, class_name, probability, title=title, warning=warning)
+        _save(fig, out / f"{stem}_explain.png")
         written.append(out / f"{stem}_explain.png")
     if raw:
-        for kind, m in (("gradcam", cam), ("shap", shap_map)):
+        maps = [("gradcam", cam)] + ([("shap", shap.pixel_map()), ("shap_stderr", shap.stderr_map())] if shap else [])
+        for kind, m in maps:
             if m is not None:
                 with atomic_write(out / f"{stem}_{kind}.npy") as f:
                     np.save(f, np.asarray(m, dtype=np.float32))
                 written.append(out / f"{stem}_{kind}.npy")
+        if shap is not None:
+            write_json(out / f"{stem}_shap.json", {"class": class_name, **shap.summary()})
+            written.append(out / f"{stem}_shap.json")
     return written

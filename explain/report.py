@@ -16,11 +16,21 @@ METHODS = ("gradcam", "shap", "both")
 
 
 def make_explainers(model, options):
-    """``(GradCAM, KernelSHAP)`` for ``model`` from the explain options (a dict: regions, segmentation,
-    baseline, budget, seed)."""
+    """``(GradCAM, KernelSHAP)`` for ``model`` from the explain options.
+
+    ``options``: a dict with the keys of ``minivgg.cli.SHAP_DEFAULTS`` (regions, segmentation,
+    background, baseline, budget, tolerance, output, seed). ``background`` None means "merge"
+    for superpixels and "keep" for a grid.
+    """
     baseline = options["baseline"] if options["baseline"] in ("mean", "blur") else float(options["baseline"])
+    background = options["background"] or ("merge" if options["segmentation"] == "superpixels" else "keep")
+    if background == "merge" and options["segmentation"] == "grid":
+        raise ValueError("--background merge applies to superpixels; a grid's cells are plain tiles "
+                         "(use --background keep)")
     return GradCAM(model), KernelSHAP(model, n_regions=options["regions"], segmentation=options["segmentation"],
-                                      baseline=baseline, budget=options["budget"], seed=options["seed"])
+                                      merge_background=background == "merge", baseline=baseline,
+                                      budget=options["budget"], tolerance=options["tolerance"],
+                                      output=options["output"], seed=options["seed"])
 
 
 def explain_file(model, explainers, path, stem, out, method="both", target=None, raw=False):
@@ -48,24 +58,32 @@ def explain_file(model, explainers, path, stem, out, method="both", target=None,
     found = assess(model, x[None])[0]
     cls = int(found.probs.argmax()) if target is None else target
     name = model.class_names[cls]
-    notes, cam_map, shap_map = [], None, None
+    notes, cam_map, shap_result = [], None, None
     if method in ("gradcam", "both"):
         result = cam(x[None], cls)
         notes += result.warnings
         cam_map = result.normalized[0]
     if method in ("shap", "both"):
-        shap_map = shap(x, cls).pixel_map()
+        shap_result = shap(x, cls)
+        notes += [f"SHAP: {w}" for w in shap_result.warnings]
     unfamiliar = found.in_distribution is not None and not found.in_distribution
     warning = f"Out of distribution: {NOT_TRAINED_ON_THIS}." if unfamiliar else None
     written = save_explanation(out, stem, to_display(x, model.preprocessing), name, float(found.probs[cls]),
-                               cam=cam_map, shap_map=shap_map, raw=raw, title=path.name, warning=warning)
-    return {"file": str(path), "label": name, "probability": float(found.probs[cls]),
-            "in_distribution": None if found.in_distribution is None else bool(found.in_distribution),
-            "written": [str(w) for w in written], "notes": notes}
+                               cam=cam_map, shap=shap_result, raw=raw, title=path.name, warning=warning)
+    record = {"file": str(path), "label": name, "probability": float(found.probs[cls]),
+              "in_distribution": None if found.in_distribution is None else bool(found.in_distribution),
+              "written": [str(w) for w in written], "notes": notes}
+    if shap_result is not None:
+        record["shap"] = {"regions": shap_result.n_regions, "model_calls": shap_result.n_evaluations,
+                          "exact": shap_result.exact, "largest_stderr": float(shap_result.max_stderr)}
+    return record
 
 
 def explanation_text(record):
     """The line ``minivgg explain`` prints for a record of :func:`explain_file`."""
-    return (f"{record['file']}: {record['label']} (p = {format_probability(record['probability'])})"
+    shap = record.get("shap")
+    detail = "" if shap is None else (f"; SHAP: {shap['regions']} regions, {shap['model_calls']} model calls, "
+                                      + ("exact" if shap["exact"] else f"largest stderr {shap['largest_stderr']:.2g}"))
+    return (f"{record['file']}: {record['label']} (p = {format_probability(record['probability'])}{detail})"
             + ("  (out of distribution)" if record["in_distribution"] is False else "")
             + " -> " + ", ".join(record["written"]))

@@ -8,6 +8,23 @@ Three strategies, one drawn at random for each training sample:
   valid range (the paper: 0-255 clipping; here [0, 1]);
 * both: the rotation, then the brightness change.
 
+``strategy="none"`` skips all three (for use with ``orientation`` alone).
+
+With ``orientation=True`` the image is first turned into one of its eight
+orientations (the identity, three quarter-turns, and the four mirror images: the
+symmetries of a square, the dihedral group D4), drawn uniformly. Then no orientation is
+more typical of one class than of another, so the frame's orientation cannot become a
+class cue (a model trained on upright hands alone may call a transposed healthy hand
+"RA": nothing in training told it otherwise).
+
+With ``occlusion=p``, with probability ``p`` the image is then cut into 20-80 random
+cells (the Voronoi cells of random points: irregular regions, like Kernel-SHAP's
+superpixels) and a random share of them, uniform in [0, 1], is painted with the image's
+mean: what Kernel-SHAP does to the regions it hides. Without it a model may learn that
+anything unusual is disease; then every hidden region looks like a lesion to it, and
+SHAP, which asks what the model says when regions are hidden, cannot find the lesions.
+With it, hiding is seen in both classes and carries no class information.
+
 Augmentation is applied to the resized image before the centre crop (so rotated
 corners are mostly cropped away), and only during training. Every draw comes from the
 ``numpy.random.Generator`` passed in, so a seeded run repeats exactly.
@@ -29,22 +46,45 @@ def adjust_brightness(gray, factor):
     return np.clip(gray * np.float32(factor), 0.0, 1.0)
 
 
-def augment(gray, rng, strategy=None, max_angle=45.0, brightness=(0.6, 1.4)):
+def orient(gray, k, mirror):
+    """One of the eight orientations of a square image: ``k`` quarter-turns, then a left-right mirror."""
+    out = np.rot90(gray, k)
+    return out[:, ::-1] if mirror else out
+
+
+def occlude(gray, rng, cells=(20, 80)):
+    """Paint a random share of random Voronoi cells with the image mean; returns (image, share hidden)."""
+    h, w = gray.shape
+    seeds = rng.random((rng.integers(cells[0], cells[1] + 1), 2)) * (h, w)
+    yy, xx = np.mgrid[0:h, 0:w]
+    cell = np.argmin((yy.ravel()[:, None] - seeds[:, 0]) ** 2 + (xx.ravel()[:, None] - seeds[:, 1]) ** 2, axis=1)
+    hidden = (rng.random(len(seeds)) < rng.random())[cell].reshape(h, w)
+    return np.where(hidden, gray.mean(), gray), float(hidden.mean())
+
+
+def augment(gray, rng, strategy=None, max_angle=45.0, brightness=(0.6, 1.4), orientation=False, occlusion=0.0):
     """Apply one of :data:`STRATEGIES` (drawn from ``rng`` when ``strategy`` is None).
 
+    With ``orientation``, first one of the eight orientations of :func:`orient`; with
+    ``occlusion``, then (with that probability) :func:`occlude`.
     Returns ``(image, info)`` where ``info`` records what was done, e.g.
     ``{"strategy": "both", "angle": -12.3, "brightness": 1.21}``.
     """
     if strategy is None:
         strategy = STRATEGIES[rng.integers(len(STRATEGIES))]
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown augmentation {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    if strategy not in (*STRATEGIES, "none"):
+        raise ValueError(f"unknown augmentation {strategy!r}; choose from {', '.join(STRATEGIES)} or none")
     info = {"strategy": strategy}
     out = gray
+    if orientation:
+        info["quarter_turns"], info["mirror"] = int(rng.integers(4)), bool(rng.integers(2))
+        out = orient(out, info["quarter_turns"], info["mirror"])
     if strategy in ("rotation", "both"):
         info["angle"] = float(rng.uniform(-max_angle, max_angle))
         out = rotate(out, info["angle"])
     if strategy in ("brightness", "both"):
         info["brightness"] = float(rng.uniform(*brightness))
         out = adjust_brightness(out, info["brightness"])
+    if occlusion and rng.random() < occlusion:
+        out, info["hidden"] = occlude(out, rng)
     return out.astype(np.float32), info

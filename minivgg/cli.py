@@ -172,14 +172,18 @@ def cmd_demo(args):
 
 
 def cmd_phantoms(args):
-    """Write a folder data set of synthetic hand radiographs with lesion masks."""
+    """Write a folder data set of synthetic hand radiographs with lesion masks and healthy twins."""
     from .files import prepare_output_dir
     from .phantoms import write_phantoms
-    prepare_output_dir(args.out)
+    out = prepare_output_dir(args.out)
     progress = Progress(quiet=args.quiet)
-    paths = write_phantoms(args.out, args.n, seed=args.seed, size=args.size,
-                           progress=lambda done, total: progress.update("phantoms", done, total))
-    print(f"wrote {len(paths)} phantoms to {Path(args.out) / 'images'} (masks in {Path(args.out) / 'masks'})")
+    paths = write_phantoms(out, args.n, seed=args.seed, size=args.size,
+                           progress=lambda done, total: progress.update("phantoms", done, total),
+                           difficulty=args.difficulty, global_osteopenia=args.global_osteopenia,
+                           shortcut_share=args.shortcut or 0.0, shortcut_class=args.shortcut_class)
+    extra = ", side-marker masks in shortcut_masks" if args.shortcut else ""
+    print(f"wrote {len(paths)} phantoms to {out / 'images'} (lesion masks in masks, healthy twins of the RA "
+          f"images in twins{extra}; every draw in phantoms.json)")
     return 0
 
 
@@ -270,6 +274,13 @@ def cmd_evaluate(args):
         print(f"out of distribution: {flagged} of {len(dataset)} images ({flagged / len(dataset):.1%})")
     print(f"wrote {out / 'metrics.json'}, roc.png, confusion_matrix.png, reliability.png")
     return 65 if dataset.broken else 0
+
+
+# Kernel-SHAP's command-line defaults, shared by ``explain`` and ``predict --shap``: the explainer's
+# own (explain/kernelshap.py, DEFAULT_*; a test keeps them equal), written out here so that
+# building the parser does not import the explanations.
+SHAP_DEFAULTS = dict(regions=24, segmentation="superpixels", background=None, baseline="mean", budget=2000,
+                     tolerance=0.01, output="probability", seed=0)
 
 
 def cmd_predict(args):
@@ -369,17 +380,24 @@ def _heatmap_writer(model, args, files):
     if not folders:
         return None
     from .explain.report import make_explainers
-    cam, shap = make_explainers(model, dict(baseline="mean", regions=50, segmentation="superpixels", budget=1000,
-                                            seed=0))
+    cam, shap = make_explainers(model, SHAP_DEFAULTS)
     stems = distinct_stems(files)
 
     def write(f, x, found):
         cls = int(found.probs.argmax())
         for kind, folder in folders:
-            maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap_map": shap(x, cls).pixel_map()}
+            maps = {"cam": _gradcam_map(cam, f, x, cls)} if kind == "gradcam" else {"shap": _shap(shap, f, x, cls)}
             save_explanation(folder, stems[f], to_display(x, model.preprocessing), model.class_names[cls],
                              float(found.probs[cls]), combined=False, **maps)
     return write
+
+
+def _shap(explainer, f, x, cls):
+    """Kernel-SHAP of one model input, with its notes (saturation, no effect) on stderr."""
+    result = explainer(x, cls)
+    for warning in result.warnings:
+        print(f"minivgg: note: {f}: SHAP: {warning}", file=sys.stderr)
+    return result
 
 
 def _ood_summary(model, name, scored, flagged):
@@ -404,7 +422,7 @@ def _gradcam_map(cam, f, x, cls):
 def cmd_explain(args):
     """Grad-CAM and/or Kernel-SHAP heatmaps for each image, as PNG files (and raw .npy maps); --dask on a cluster."""
     from .cluster import explain_chunk
-    from .explain.report import explanation_text
+    from .explain.report import explanation_text, make_explainers
     from .files import distinct_stems, prepare_output_dir
     files = _input_files(args.inputs)
     model = _load(args.model)
@@ -414,6 +432,10 @@ def cmd_explain(args):
     results, todo, keys = _resume(args, files, progress)
     stems = distinct_stems(files)                 # over every input, so names stay the same on a rerun
     options = _explain_options(args, target)
+    try:
+        make_explainers(model, options)         # options that cannot work fail here, before any image
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     job = [(f, stems[f]) for f in todo]
     if args.dask is not None:
         records = _dask_records(args, job, explain_chunk, _model_path(args), str(out), options)
@@ -428,9 +450,8 @@ def cmd_explain(args):
 
 def _explain_options(args, target):
     """What the explain command does with each image, as plain values a Dask worker can receive."""
-    return {"method": args.method, "target": target,
-            "raw": args.save_raw, "regions": args.regions, "segmentation": args.segmentation,
-            "baseline": args.baseline, "budget": args.budget, "seed": args.seed}
+    options = {name: getattr(args, name) for name in SHAP_DEFAULTS}
+    return {**options, "method": args.method, "target": target, "raw": args.save_raw}
 
 
 def cmd_tui(args):
@@ -486,12 +507,23 @@ def build_parser():
     p.add_argument("--out", default="explanations", help="output folder")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--target", help="class to explain (default: the predicted one)")
-    p.add_argument("--regions", type=int_at_least(1, 1000), default=50, help="SHAP regions aimed at")
-    p.add_argument("--segmentation", choices=["superpixels", "grid"], default="superpixels")
-    p.add_argument("--baseline", default="mean", type=_baseline,
+    d = SHAP_DEFAULTS
+    p.add_argument("--regions", type=int_at_least(1, 1000), default=d["regions"],
+                   help=f"SHAP regions (default {d['regions']}; superpixels and grid give exactly this many)")
+    p.add_argument("--segmentation", choices=["superpixels", "grid"], default=d["segmentation"])
+    p.add_argument("--background", choices=["merge", "keep"],
+                   help="merge: the near-constant background is one region (default for superpixels); "
+                        "keep: it is split like the rest")
+    p.add_argument("--baseline", default=d["baseline"], type=_baseline,
                    help="hidden regions: mean, blur or a finite number (normalised input units)")
-    p.add_argument("--budget", type=int_at_least(2, 10 ** 6), default=1000, help="SHAP coalitions (model calls)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", type=int_at_least(2, 10 ** 6), default=d["budget"],
+                   help=f"most SHAP coalitions to evaluate (model calls; default {d['budget']})")
+    p.add_argument("--tolerance", type=finite_float(0, 1), default=d["tolerance"],
+                   help="stop once the largest SHAP standard error is at most this fraction of "
+                        f"|f(x) - base| (default {d['tolerance']}; 0: spend the whole budget)")
+    p.add_argument("--output", choices=["probability", "logit"], default=d["output"],
+                   help="explain the class probability (default) or its log-odds (for a saturated model)")
+    p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--save-raw", action="store_true", help="also write the maps as .npy")
     add_archive_arguments(p, chunk_size=4)
     p.set_defaults(func=cmd_explain)
@@ -504,12 +536,21 @@ def build_parser():
                    help="auto: a terminal graphics protocol when there is one, else coloured half-blocks")
     p.set_defaults(func=cmd_tui)
 
-    p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks")
+    from .phantoms import CLASS_NAMES, DIFFICULTIES
+    p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks "
+                                        "and healthy twins")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int_at_least(1, 10 ** 6), default=400)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int_at_least(32, 4096), default=256, help="image side in pixels")
+    p.add_argument("--difficulty", choices=list(DIFFICULTIES), default="medium",
+                   help="how many joints are affected, how large and how strong the changes are")
+    p.add_argument("--global-osteopenia", action="store_true",
+                   help="RA hands also lose bone density everywhere: a confounder to teach with")
+    p.add_argument("--shortcut", type=finite_float(0, 1, low_open=True), metavar="SHARE",
+                   help="plant a side marker (a spurious cue) on this share of the --shortcut-class images")
+    p.add_argument("--shortcut-class", choices=CLASS_NAMES, default="RA", help="the class that gets the marker")
     p.set_defaults(func=cmd_phantoms)
 
     p = sub.add_parser("train", help="train VGG8 on a folder data set (ROOT/<class>/*.png)", parents=[computing])
@@ -579,7 +620,8 @@ def add_train_arguments(p):
     p.add_argument("--data", required=True, help="folder data set: one sub-folder per class")
     p.add_argument("--out", default="runs/train", help="output folder (model.npz, checkpoint.npz, history)")
     p.add_argument("--preset", choices=sorted(PRESETS),
-                   help="small (default): a narrow VGG8 at 128 px for CPUs; paper: the full VGG8 at 224 px")
+                   help="small (default): a narrow VGG8 at 128 px for CPUs; bundled: small, trained in all eight "
+                        "orientations (the bundled model's recipe); paper: the full VGG8 at 224 px")
     p.add_argument("--epochs", type=int_at_least(1, 10 ** 5))
     p.add_argument("--batch-size", type=int_at_least(1, 4096))
     p.add_argument("--lr", type=finite_float(0, 10, low_open=True), help="Adam learning rate (default: the preset's)")

@@ -96,7 +96,7 @@ def predict_chunk(files, model_path, batch_size):
     from .predict import error_record, predict_files, prediction_record
     model = worker_model(model_path)
     return [error_record(f, found) if isinstance(found, ImageError) else prediction_record(model, f, found)
-            for f, found, _ in predict_files(model, files, batch_size, workers=1)]
+            for f, found, _ in predict_files(model, files, batch_size)]
 
 
 def explain_chunk(job, model, out, options):

@@ -106,14 +106,18 @@ class FolderDataset:
         for i in range(0, len(indices), batch_size):
             yield self.batch(indices[i:i + batch_size])
 
-    def batch(self, indices, rng=None):
-        """Model inputs (len, 3, S, S) float32 and labels for ``indices``; augmented when ``rng`` is given."""
+    def batch(self, indices, rng=None, augmentation=None):
+        """Model inputs (len, 3, S, S) float32 and labels for ``indices``.
+
+        Augmented when ``rng`` is given, with ``augmentation`` (a dict of
+        :func:`minivgg.augment.augment` options, e.g. ``{"orientation": True}``).
+        """
         from .augment import augment      # SciPy's ndimage: imported only when training needs it
         xs = []
         for i in indices:
             img = self.images[i]
             if rng is not None:
-                img, _ = augment(img, rng)
+                img, _ = augment(img, rng, **(augmentation or {}))
             xs.append(finish(img, self.settings))
         return np.stack(xs), self.labels[np.asarray(indices, dtype=np.int64)]
 

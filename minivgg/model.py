@@ -40,7 +40,7 @@ class Tape:
     ----------
     watch : iterable of str
         Layer names whose outputs (and, after ``backward``, the gradients reaching those
-        outputs) are kept: Grad-CAM watches the last conv block, the layers view each block.
+        outputs) are kept: Grad-CAM watches the layer it explains, the layers view each block.
     keep_caches : bool
         False records only the watched outputs (inference that needs no backward pass).
 

@@ -7,7 +7,6 @@ file has a detector, an out-of-distribution score and verdict (:mod:`minivgg.ood
 """
 
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +15,7 @@ from .imageio import ImageError, load_image
 from .modelcard import model_name
 from .modelfile import ModelFileError
 from .preprocess import preprocess
+from .threads import submit
 
 NOT_TRAINED_ON_THIS = "the model was not trained on images like this one; do not rely on this prediction"
 
@@ -144,33 +144,32 @@ def _load_or_error(path, model):
         return e
 
 
-def predict_files(model, files, batch_size=16, workers=2):
+def predict_files(model, files, batch_size=16):
     """Yield ``(path, assessment, x)`` per file, or ``(path, ImageError, None)`` for unreadable ones.
 
     ``assessment`` is that image's :class:`Assessment`; ``x`` is the model input (3, S, S),
     handed on so that callers drawing heatmaps need not read the file again.
 
-    Files are decoded and preprocessed by ``workers`` threads (Pillow, SciPy and
-    PyWavelets release the GIL) while the model scores the previous batch, and scored
-    ``batch_size`` at a time, so memory stays bounded for any number of files.
+    Files are decoded and preprocessed on minivgg's thread pool (:func:`minivgg.threads.submit`;
+    Pillow, SciPy and PyWavelets release the GIL) while the model scores the previous batch,
+    and scored ``batch_size`` at a time, so memory stays bounded for any number of files.
     """
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        # At most two batches are being read ahead: memory does not grow with the folder.
-        pending = deque(pool.submit(_load_or_error, f, model) for f in files[:2 * batch_size])
-        ahead = len(pending)
-        for i in range(0, len(files), batch_size):
-            chunk = files[i:i + batch_size]
-            inputs = []
-            for _ in chunk:
-                inputs.append(pending.popleft().result())
-                if ahead < len(files):
-                    pending.append(pool.submit(_load_or_error, files[ahead], model))
-                    ahead += 1
-            good = [j for j, r in enumerate(inputs) if not isinstance(r, ImageError)]
-            results = list(inputs)
-            if good:
-                batch = assess(model, np.stack([inputs[j] for j in good]), batch_size)
-                for k, j in enumerate(good):
-                    results[j] = batch[k]
-            for f, r, x in zip(chunk, results, inputs):
-                yield f, r, (None if isinstance(x, ImageError) else x)
+    # At most two batches are being read ahead: memory does not grow with the folder.
+    pending = deque(submit(_load_or_error, f, model) for f in files[:2 * batch_size])
+    ahead = len(pending)
+    for i in range(0, len(files), batch_size):
+        chunk = files[i:i + batch_size]
+        inputs = []
+        for _ in chunk:
+            inputs.append(pending.popleft().result())
+            if ahead < len(files):
+                pending.append(submit(_load_or_error, files[ahead], model))
+                ahead += 1
+        good = [j for j, r in enumerate(inputs) if not isinstance(r, ImageError)]
+        results = list(inputs)
+        if good:
+            batch = assess(model, np.stack([inputs[j] for j in good]), batch_size)
+            for k, j in enumerate(good):
+                results[j] = batch[k]
+        for f, r, x in zip(chunk, results, inputs):
+            yield f, r, (None if isinstance(x, ImageError) else x)

@@ -11,8 +11,9 @@ thread holds a core that the late thread needs, and everything waits: measured o
 2-core machine with other work running, the bundled model's forward pass took 46-206
 ms per image with 2 OpenBLAS threads against 9 ms with 1. Threads that block instead of
 spinning lose only the share of the machine that the other process takes. The same
-holds inside one process: a terminal app's background worker, read-ahead threads and
-several explanation workers share one pool instead of multiplying threads.
+holds inside one process: a terminal app's background workers, several explanations
+and the reading ahead of image files (:func:`submit`) share one pool instead of
+multiplying threads.
 
 :func:`set_threads` is called by the command line (``--threads``) and may be called by
 any program; until then the pool uses every core this process may run on
@@ -80,6 +81,32 @@ def _start_pool_thread():
     np.seterr(over="ignore", invalid="ignore")
 
 
+def submit(fn, *args):
+    """Run ``fn(*args)`` on the pool and return its Future (work that overlaps the caller's, e.g. reading ahead).
+
+    With one thread, or from a pool thread, ``fn`` runs at once and the Future is already
+    done: a process given one core never runs two busy threads.
+    """
+    from concurrent.futures import Future
+    if get_threads() == 1 or getattr(_in_pool, "active", False):
+        future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as e:                 # noqa: BLE001 - handed to the caller through the Future
+            future.set_exception(e)
+        return future
+    return _get_pool().submit(fn, *args)
+
+
+def _get_pool():
+    global _pool
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=_count, thread_name_prefix="minivgg",
+                                       initializer=_start_pool_thread)
+        return _pool
+
+
 def parallel_for(n_items, fn):
     """Call ``fn(i)`` for every i in range(n_items), on the pool's threads; returns the results in order.
 
@@ -87,15 +114,9 @@ def parallel_for(n_items, fn):
     the pool's own threads (nested parallelism would only wait on itself). An exception
     in any item is raised here once every item has finished.
     """
-    threads = get_threads()
-    if threads == 1 or n_items <= 1 or getattr(_in_pool, "active", False):
+    if get_threads() == 1 or n_items <= 1 or getattr(_in_pool, "active", False):
         return [fn(i) for i in range(n_items)]
-    with _lock:
-        global _pool
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minivgg",
-                                       initializer=_start_pool_thread)
-        pool = _pool
+    pool = _get_pool()
     futures = [pool.submit(fn, i) for i in range(n_items)]
     return [f.result() for f in futures]
 

@@ -1,9 +1,17 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from minivgg import VGG8
 
 TINY = dict(channels=(2, 3, 4, 4, 5, 5, 6, 6), hidden=8, image_size=32)
+
+# Real radiographs for tests only (never copied into the repository): $MINIVGG_SHARED_DATA, else
+# ../shared/data beside the checkout, else /work/shared/data (seen from a worktree in /work/wt/).
+_BESIDE = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(os.environ.get("MINIVGG_SHARED_DATA") or (_BESIDE if _BESIDE.is_dir() else "/work/shared/data"))
 
 
 @pytest.fixture

@@ -41,15 +41,47 @@ def test_explain_writes_heatmaps(tmp_path, capsys):
     out = tmp_path / "ex"
     assert main(["explain", str(ra), "--out", str(out), "--budget", "60", "--regions", "12", "--save-raw"]) == 0
     stem = ra.stem
-    for suffix in ("_gradcam.png", "_shap.png", "_explain.png", "_gradcam.npy", "_shap.npy"):
+    for suffix in ("_gradcam.png", "_shap.png", "_explain.png", "_gradcam.npy", "_shap.npy", "_shap_stderr.npy",
+                   "_shap.json"):
         assert (out / f"{stem}{suffix}").stat().st_size > 0
     assert np.load(out / f"{stem}_shap.npy").shape == (128, 128)
-    assert str(out / f"{stem}_explain.png") in capsys.readouterr().out
+    record = json.loads((out / f"{stem}_shap.json").read_text())
+    assert record["n_regions"] == 12 and record["n_evaluations"] <= 62 and record["output"] == "probability"
+    stdout = capsys.readouterr().out
+    assert str(out / f"{stem}_explain.png") in stdout and "SHAP: 12 regions" in stdout and "model calls" in stdout
     assert main(["explain", str(ra), "--out", str(out), "--target", "Gout"]) == 2
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", str(ra), "--out", str(out), "--baseline", "grey"])
     assert exit_info.value.code == 2
     assert not list(out.glob(".*tmp"))                 # no temporary files left behind
+
+
+def test_explain_logit_tolerance_and_background_options(tmp_path, capsys):
+    ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+    out = tmp_path / "ex"
+    argv = ["explain", str(ra), "--out", str(out), "--method", "shap", "--regions", "6", "--budget", "62",
+            "--tolerance", "0", "--output", "logit", "--save-raw"]
+    assert main(argv) == 0
+    record = json.loads((out / f"{ra.stem}_shap.json").read_text())
+    assert record["output"] == "logit" and record["exact"] and record["n_evaluations"] == 64
+    assert main(["explain", str(ra), "--out", str(out), "--segmentation", "grid", "--background", "merge"]) == 2
+    assert "applies to superpixels" in capsys.readouterr().err
+
+
+def test_predict_writes_shap_maps_with_the_explain_defaults(tmp_path, capsys, monkeypatch):
+    from minivgg import cli
+    monkeypatch.setitem(cli.SHAP_DEFAULTS, "budget", 30)       # the defaults' path, at a test's cost
+    monkeypatch.setitem(cli.SHAP_DEFAULTS, "regions", 8)
+    ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+    assert main(["predict", str(ra), "--shap", str(tmp_path / "s")]) == 0
+    assert [p.name for p in (tmp_path / "s").iterdir()] == [f"{ra.stem}_shap.png"]
+
+
+def test_command_line_shap_defaults_are_the_explainers():
+    from minivgg.cli import SHAP_DEFAULTS
+    from minivgg.explain.kernelshap import DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE
+    assert (SHAP_DEFAULTS["regions"], SHAP_DEFAULTS["budget"], SHAP_DEFAULTS["tolerance"]) == \
+        (DEFAULT_REGIONS, DEFAULT_BUDGET, DEFAULT_TOLERANCE)
 
 
 def test_predict_writes_heatmaps_and_usage_errors_exit_2(tmp_path, capsys):

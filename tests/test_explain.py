@@ -1,15 +1,16 @@
 """Grad-CAM and Kernel-SHAP against oracles: PyTorch autograd, brute-force Shapley values, axioms."""
 
+from collections import Counter
 from itertools import combinations
 from math import factorial
 
 import numpy as np
 import pytest
 
-from minivgg.explain import GradCAM, KernelSHAP, grid_regions, superpixels, upsample_bilinear
-from minivgg.explain.kernelshap import explain_function
+from minivgg.explain import (GradCAM, KernelSHAP, PairSampler, explain_function, grid_regions, shapley_rounds,
+                             superpixels, upsample_bilinear)
 from minivgg import VGG8, softmax
-from tests.conftest import TINY
+from tests.conftest import SHARED_DATA, TINY
 
 
 def brute_force_shapley(value_fn, m):
@@ -34,20 +35,115 @@ def random_game(m, seed):
     return lambda z: z @ a + np.einsum("bi,ij,bj->b", z, b, z) * 0.3 + c * z[:, 0] * z[:, 1] * z[:, 2]
 
 
+def exact_game(game, m):
+    """(f, phi): a set function on 0/1 rows and its exact Shapley values."""
+    f = lambda z: game(np.asarray(z, dtype=float))            # noqa: E731
+    return f, brute_force_shapley(f, m)
+
+
 @pytest.mark.parametrize("m", [3, 6, 10])
 def test_kernelshap_equals_brute_force_when_budget_covers_all(m):
-    game = random_game(m, m)
-    phi, v0, v1, n, exact = explain_function(lambda z: game(z.astype(float)), m, budget=2 ** m)
-    assert exact and n == 2 ** m - 2
-    np.testing.assert_allclose(phi, brute_force_shapley(lambda z: game(z.astype(float)), m), atol=1e-9)
+    f, phi = exact_game(random_game(m, m), m)
+    result = explain_function(f, m, budget=2 ** m)
+    assert result.exact and result.n_evaluations == 2 ** m
+    np.testing.assert_allclose(result.values, phi, atol=1e-9)
+    assert not result.stderr.any()                                  # exact: no error to report
+    # Stopping by tolerance, or drawing in rounds, changes nothing once every coalition is in.
+    rounds = list(shapley_rounds(f, m, budget=2 ** m, tolerance=1e-12))
+    np.testing.assert_allclose(rounds[-1].values, phi, atol=1e-9)
 
 
 @pytest.mark.parametrize("budget", [20, 100, 400])
-def test_efficiency_holds_exactly_when_sampling(budget):
+def test_budget_is_spent_on_distinct_coalitions_and_efficiency_holds(budget):
     game = random_game(12, 0)
-    phi, v0, v1, n, exact = explain_function(lambda z: game(z.astype(float)), 12, budget=budget, seed=1)
-    assert not exact and n <= budget
-    assert phi.sum() == pytest.approx(v1 - v0, abs=1e-10)
+    seen = []
+
+    def f(z):
+        seen.extend(map(bytes, z))
+        return game(z.astype(float))
+    result = explain_function(f, 12, budget=budget, seed=1)
+    assert not result.exact and result.n_evaluations == budget + 2 == len(seen)
+    assert len(set(seen)) == len(seen)                              # every call a distinct coalition
+    assert result.values.sum() == pytest.approx(result.fx - result.base_value, abs=1e-10)
+
+
+@pytest.mark.parametrize("m", [5, 6])
+def test_pair_sampler_enumerates_each_coalition_once_in_rounds(m):
+    sampler = PairSampler(m, np.random.default_rng(0))
+    blocks = [sampler.draw(k)[0] for k in (3, 1, 7, 100)]
+    z = np.concatenate(blocks)
+    both = np.concatenate([z, 1 - z])
+    assert sampler.pairs_left == 0 and len(both) == 2 ** m - 2
+    assert len({bytes(row) for row in both}) == 2 ** m - 2 and 0 < both.sum(axis=1).min()
+    assert both.sum(axis=1).max() < m
+
+
+def test_pair_sampler_allocation_is_the_same_in_rounds_and_at_once():
+    one = PairSampler(14, np.random.default_rng(3))
+    split = PairSampler(14, np.random.default_rng(3))
+    z_one, s_one = one.draw(300)
+    parts = [split.draw(k) for k in (16, 16, 40, 228)]
+    np.testing.assert_array_equal(one.drawn, split.drawn)
+    # Leverage allocation: every coalition size gets the same share until a size runs out.
+    assert np.ptp(one.drawn[1:-1] / 2) <= 1 and one.drawn[0] == 14              # size 1 is all 14 pairs
+    # The pairs themselves do not depend on the rounds either (one random stream per size).
+    assert {bytes(row) for row in z_one} == {bytes(row) for z, _ in parts for row in z}
+
+
+def test_pair_sampler_draws_uniformly_within_a_size():
+    counts = Counter()
+    for seed in range(600):
+        sampler = PairSampler(6, np.random.default_rng(seed), allocation="kernel")
+        z, stratum = sampler.draw(4)
+        counts.update(bytes(row) for row, k in zip(z, stratum) if k == 1)       # pairs of sizes 2 and 4
+    assert len(counts) == 15                                        # C(6, 2) pairs, each drawn
+    freq = np.array(list(counts.values()), float)
+    expected = freq.sum() / 15
+    assert ((freq - expected) ** 2 / expected).sum() < 36.1         # chi-square, 14 dof, p = 0.001
+
+
+def saturated_game(m, seed):
+    """A sigmoid of a weighted count, like a classifier near p = 1: strong size effects and interactions."""
+    a = np.random.default_rng(seed).normal(size=m)
+    return lambda z: 1 / (1 + np.exp(-(np.asarray(z, dtype=float) @ a * 2 - 1)))
+
+
+@pytest.mark.parametrize("game", [random_game(10, 5), saturated_game(10, 1)])
+def test_standard_errors_cover_the_exact_values(game):
+    f, phi = exact_game(game, 10)
+    coverage = [np.mean(np.abs(r.values - phi) <= 2 * r.stderr)
+                for budget in (100, 400) for r in (explain_function(f, 10, budget, seed=s) for s in range(10))]
+    assert np.mean(coverage) >= 0.85
+
+
+def test_standard_errors_shrink_like_one_over_root_n():
+    game = random_game(16, 5)
+    f = lambda z: game(np.asarray(z, dtype=float))                  # noqa: E731
+    mean_se = {(b, flag): np.mean([explain_function(f, 16, b, seed=s, interactions=flag).stderr.mean()
+                                   for s in range(4)]) for b in (200, 800) for flag in (False, True)}
+    assert 1.6 < mean_se[200, False] / mean_se[800, False] < 3.2     # 4x the calls: about sqrt(4) = 2
+    assert mean_se[200, True] / mean_se[800, True] > 1.6             # the richer fit shrinks it at least as fast
+
+
+def test_tolerance_stops_early_and_rounds_rise():
+    m = 10
+    f, phi = exact_game(random_game(m, 2), m)
+    rounds = list(shapley_rounds(f, m, budget=800, seed=0, tolerance=0.02))
+    calls = [r.n_evaluations for r in rounds]
+    assert calls == sorted(calls) and len(set(calls)) == len(calls)
+    last = rounds[-1]
+    assert last.n_evaluations < 802 and last.max_stderr <= 0.02 * abs(last.fx - last.base_value)
+    assert all(r.max_stderr > 0.02 * abs(r.fx - r.base_value) for r in rounds[:-1] if r.n_evaluations >= 4 * m)
+    assert explain_function(f, m, budget=800, seed=0, tolerance=1e-9).n_evaluations == 802
+
+
+def test_modelling_interactions_beats_plain_kernel_shap():
+    """Size terms and three-way interactions cut the error on a game that has them (the module's claim)."""
+    m = 12
+    f, phi = exact_game(saturated_game(m, 1), m)
+    err = {flag: np.mean([np.linalg.norm(explain_function(f, m, 300, seed=s, interactions=flag).values - phi)
+                          for s in range(6)]) for flag in (True, False)}
+    assert err[True] < 0.75 * err[False]
 
 
 def test_symmetry_and_dummy():
@@ -55,50 +151,133 @@ def test_symmetry_and_dummy():
     def game(z):
         z = z.astype(float)
         return 2 * z[:, 0] * z[:, 1] + z[:, 0] + z[:, 1] + 0.5 * z[:, 2] * z[:, 3] + z[:, 4] ** 2
-    for budget in (2 ** 6, 30):
-        phi, *_ = explain_function(game, 6, budget=budget, seed=0)
-        assert phi[0] == pytest.approx(phi[1], abs=1e-9)
-        assert phi[5] == pytest.approx(0, abs=1e-9)
+    exact = explain_function(game, 6, budget=2 ** 6)
+    assert exact.values[0] == pytest.approx(exact.values[1], abs=1e-12)
+    assert exact.values[5] == pytest.approx(0, abs=1e-12)
+    sampled = explain_function(game, 6, budget=30, seed=0)          # within the stated error
+    assert abs(sampled.values[0] - sampled.values[1]) <= 3 * np.hypot(*sampled.stderr[:2]) + 1e-12
+    assert abs(sampled.values[5]) <= 3 * sampled.stderr[5] + 1e-12
 
 
 def test_error_shrinks_as_budget_grows():
-    m = 14
+    m = 12
     game = random_game(m, 3)
-    exact, *_ = explain_function(lambda z: game(z.astype(float)), m, budget=2 ** m)
+    exact = explain_function(lambda z: game(z.astype(float)), m, budget=2 ** m).values
     errors = []
-    for budget in (60, 600, 6000):
-        runs = [explain_function(lambda z: game(z.astype(float)), m, budget=budget, seed=s)[0] for s in range(4)]
+    for budget in (40, 300, 1200):
+        runs = [explain_function(lambda z: game(z.astype(float)), m, budget=budget, seed=s).values for s in range(4)]
         errors.append(np.mean([np.abs(r - exact).max() for r in runs]))
     assert errors[0] > errors[1] > errors[2]
 
 
-def test_kernelshap_on_the_model_is_exact_for_few_regions(rng):
+@pytest.mark.parametrize("output", ["probability", "logit"])
+def test_kernelshap_on_the_model_is_exact_for_few_regions(rng, output):
     model = VGG8(**{**TINY, "image_size": 32}, dtype=np.float64, seed=2)
     image = rng.standard_normal((3, 32, 32))
-    explainer = KernelSHAP(model, n_regions=6, segmentation="grid", baseline="blur", budget=100, batch_size=7)
+    explainer = KernelSHAP(model, n_regions=6, segmentation="grid", merge_background=False, baseline="blur",
+                           budget=100, batch_size=7, output=output)
     result = explainer(image, target=1)
-    assert result.n_regions == 6 and result.exact and result.n_evaluations == 64
+    assert result.n_regions == 6 and result.exact and result.n_evaluations == 64 and not result.stderr.any()
     assert result.values.sum() == pytest.approx(result.fx - result.base_value, abs=1e-12)
 
     def value(z):
         keep = z[:, result.regions].astype(bool)
-        batch = np.where(keep[:, None], image[None], explainer.baseline_for(image)[None])
-        return model.predict_proba(batch)[:, 1]
-    np.testing.assert_allclose(result.values, brute_force_shapley(value, 6), atol=1e-10)
-    assert result.pixel_map().shape == (32, 32)
+        p = model.predict_proba(np.where(keep[:, None], image[None], explainer.baseline_for(image)[None]))[:, 1]
+        return p if output == "probability" else np.log(p / (1 - p))
+    np.testing.assert_allclose(result.values, brute_force_shapley(value, 6), atol=1e-9)
+    assert result.pixel_map().shape == (32, 32) and result.summary()["n_evaluations"] == 64
+
+
+def test_kernelshap_progress_rises_and_rounds_end_at_the_call():
+    model = VGG8(**{**TINY, "image_size": 32}, seed=2)
+    image = np.random.default_rng(0).standard_normal((3, 32, 32)).astype(np.float32)
+    explainer = KernelSHAP(model, n_regions=9, segmentation="grid", merge_background=False, budget=300,
+                           tolerance=None, batch_size=16)
+    seen = []
+    rounds = list(explainer.rounds(image, 1, progress=lambda done, total: seen.append((done, total))))
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and {t for _, t in seen} == {302} and done[-1] == 302
+    assert len(rounds) > 2 and rounds[-1].n_evaluations == 302 and rounds[-1].budget == 302
+    np.testing.assert_allclose(explainer(image, 1).values, rounds[-1].values, atol=1e-12)
+    stopped = []
+    early = KernelSHAP(model, n_regions=9, segmentation="grid", merge_background=False, budget=300,
+                       tolerance=10.0)(image, 1, progress=lambda d, t: stopped.append((d, t)))
+    assert early.n_evaluations < 302 and stopped[-1] == (early.n_evaluations, early.n_evaluations)
+
+
+class ConstantModel:
+    """A stand-in whose class-1 probability is fixed: SHAP has nothing to find."""
+    dtype, image_size, num_classes, class_names = np.float64, 16, 2, ["a", "b"]
+
+    def __init__(self, p1):
+        self.p1 = p1
+
+    def predict_proba(self, x, batch_size=32):
+        return np.tile([1 - self.p1, self.p1], (len(x), 1)) + 1e-9 * x[:, 0, :1, 0]
+
+
+def test_saturated_and_empty_results_say_so():
+    image = np.random.default_rng(0).standard_normal((3, 16, 16))
+    shap = KernelSHAP(ConstantModel(0.9999), n_regions=4, segmentation="grid", merge_background=False, budget=14)
+    result = shap(image, target=1)
+    assert not result.measurable and len(result.warnings) == 2
+    assert "saturated" in result.warnings[0] and "--output logit" in result.warnings[0]
+    assert "no measurable effect" in result.warnings[1]
+
+
+def test_kernelshap_rejects_bad_settings():
+    model = VGG8(**TINY, seed=0)
+    for kwargs, needle in ((dict(tolerance=-1), "tolerance"), (dict(output="odds"), "output"),
+                           (dict(segmentation="grid"), "merge_background applies to superpixels"),
+                           (dict(allocation="random"), "allocation")):
+        with pytest.raises(ValueError, match=needle):
+            KernelSHAP(model, **kwargs)
 
 
 def test_regions():
     g = grid_regions((224, 224), 49)
     assert g.max() + 1 == 49 and np.bincount(g.ravel()).min() == 32 * 32
+    for n in (7, 13, 50):                                   # a grid has exactly the count asked for
+        assert np.array_equal(np.unique(grid_regions((128, 96), n)), np.arange(n))
     yy, xx = np.mgrid[0:64, 0:64]
     gray = ((xx - 20) ** 2 + (yy - 30) ** 2 < 200).astype(float)         # a disc
     sp = superpixels(gray, 20)
     n = sp.max() + 1
-    assert 5 <= n <= 40 and set(np.unique(sp)) == set(range(n))
+    assert n == 20 and set(np.unique(sp)) == set(range(n))
     # Superpixels follow the edge: almost no region straddles the disc's boundary.
     mixed = [k for k in range(n) if 0.1 < gray[sp == k].mean() < 0.9]
     assert len(mixed) <= 2
+
+
+def sample_images():
+    """Preprocessed gray images in [0, 1]: two bundled phantoms and, when present, two real radiographs."""
+    from minivgg.cli import BUNDLED_SAMPLES
+    from minivgg.imageio import load_image
+    from minivgg.preprocess import preprocess, preprocessing_settings
+    files = sorted(BUNDLED_SAMPLES.rglob("*.png"))[::3]
+    files += sorted((SHARED_DATA / "ramw600-wrist-sample" / "erosive").glob("*.png"))[:1]
+    files += sorted((SHARED_DATA / "pediatric-hands").glob("*.png"))[:1]
+    for f in files:
+        gray = preprocess(load_image(f), preprocessing_settings(128)).mean(axis=0)
+        yield f.name, (gray - gray.min()) / np.ptp(gray)
+
+
+@pytest.mark.parametrize("n", [7, 9, 21, 48])
+def test_superpixels_come_out_at_the_count_asked_for(n):
+    for name, gray in sample_images():
+        for merge in (False, True):
+            labels = superpixels(gray, n, merge_background=merge)
+            assert np.array_equal(np.unique(labels), np.arange(n)), (name, n, merge)
+
+
+def test_background_merges_into_one_region():
+    from minivgg.explain import background_mask
+    name, gray = next(sample_images())                       # a phantom: a hand on flat dark air
+    air = background_mask(gray)
+    assert 0.3 < air.mean() < 0.95
+    labels = superpixels(gray, 12, merge_background=True)
+    assert np.all(labels[air] == 11) and not np.any(labels[~air] == 11)
+    assert not background_mask(np.random.default_rng(0).random((64, 64))).any()     # no flat border: none
 
 
 def test_upsampling_matches_half_pixel_convention():
@@ -113,10 +292,10 @@ def test_gradcam_reports_empty_maps(rng):
     dead = VGG8(**TINY, seed=0)
     dead["features.18"].params["weight"][...] = 0
     dead["features.18"].params["bias"][...] = -1          # the last ReLU outputs 0 everywhere
-    result = GradCAM(dead)(x)
+    result = GradCAM(dead, layer="features.19")(x)
     assert result.empty.all() and not result.normalized.any()
     assert len(result.warnings) == 2 and "zero everywhere" in result.warnings[0]
-    live = next(r for r in (GradCAM(VGG8(**TINY, seed=s))(x) for s in range(20)) if not r.empty.any())
+    live = next(r for r in (GradCAM(VGG8(**TINY, seed=s), "features.19")(x) for s in range(20)) if not r.empty.any())
     assert live.raw.shape == (2, 32, 32) and live.layer == "features.19" and not live.warnings
     np.testing.assert_allclose(live.normalized.reshape(2, -1).max(axis=1), 1)
     with pytest.raises(KeyError, match="no layer named"):
@@ -216,6 +395,71 @@ def test_agrees_with_shap_kernel_explainer():
     m = 8
     game = random_game(m, 7)
     f = lambda z: game(np.asarray(z, dtype=float))           # noqa: E731
-    ours, v0, v1, _, _ = explain_function(f, m, budget=2 ** m)
+    ours = explain_function(f, m, budget=2 ** m).values
     ref = shap.KernelExplainer(f, np.zeros((1, m))).shap_values(np.ones((1, m)), nsamples=2 ** m, l1_reg=False)
     np.testing.assert_allclose(ours, np.asarray(ref).reshape(-1), atol=1e-6)
+
+
+# ------------------------------------------------------------------ pictures
+
+
+def make_result(values, stderr, n=32):
+    """A SHAPResult over a 2 x 2 grid of an n x n image."""
+    from minivgg.explain import SHAPResult
+    values = np.asarray(values, float)
+    return SHAPResult(values=values, stderr=np.asarray(stderr, float), base_value=0.2, fx=0.2 + values.sum(),
+                      n_evaluations=130, exact=False, regions=grid_regions((n, n), 4), target=1, budget=202)
+
+
+def test_gradcam_overlay_keeps_the_radiograph():
+    from minivgg.explain.render import CAM_COLOURS, _cam_colormap, gradcam_overlay
+    gray = np.random.default_rng(0).random((32, 32))
+    np.testing.assert_allclose(gradcam_overlay(gray, np.zeros_like(gray)), np.repeat(gray[..., None], 3, 2))
+    full = gradcam_overlay(gray, np.ones_like(gray))          # the strongest map: the radiograph keeps half
+    heat = _cam_colormap()(1.0)[:3]
+    np.testing.assert_allclose(full, 0.5 * gray[..., None] + 0.5 * np.array(heat))
+    assert CAM_COLOURS[0] > 0 and _cam_colormap()(0.0)[:3] != (0, 0, 0)    # no black end to veil the bones
+    assert max(_cam_colormap()(0.0)[:3]) > 0.3
+
+
+def test_shap_picture_fades_what_is_within_noise_and_says_when_nothing_is_measurable():
+    from minivgg.explain.render import shap_caption, shap_overlay
+    gray = np.full((32, 32), 0.5)
+    result = make_result([0.1, -0.1, 0.01, 0.0], [0.01] * 4)
+    assert result.significant.tolist() == [True, True, False, False]
+    sure = make_result(result.values, [0.0] * 4)                  # the same values, all significant
+    change, full = (np.abs(shap_overlay(gray, r) - 0.5).sum(axis=2) for r in (result, sure))
+    np.testing.assert_allclose(change[result.regions < 2], full[result.regions < 2])
+    np.testing.assert_allclose(change[result.regions == 2], 0.25 * full[result.regions == 2])   # faded, not hidden
+    assert change[result.regions == 2].min() > 0
+    assert "130 model calls" in shap_caption(result) and "largest stderr 0.01" in shap_caption(result)
+    flat = make_result([3e-7, -2e-7, 1e-7, 0.0], [0.0] * 4)        # below 1e-6 of the probability's range
+    assert not flat.measurable and "no measurable effect" in flat.warnings[-1]
+    np.testing.assert_array_equal(shap_overlay(gray, flat), np.repeat(gray[..., None], 3, 2))
+
+
+def test_combined_figure_has_three_panels_of_one_size():
+    from minivgg.explain.render import combined_figure
+    gray = np.random.default_rng(0).random((32, 32))
+    fig = combined_figure(gray, cam=gray, shap=make_result([0.1, -0.1, 0.01, 0.0], [0.01] * 4), class_name="RA")
+    fig.canvas.draw()
+    boxes = [ax.get_window_extent() for ax in fig.axes if ax.images]
+    assert len(boxes) == 3
+    for box in boxes[1:]:
+        assert box.width == pytest.approx(boxes[0].width, abs=1) and box.height == pytest.approx(boxes[0].height, abs=1)
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "Grad-CAM, scaled to its maximum" in labels and "contribution to probability" in labels
+    __import__("matplotlib.pyplot").pyplot.close(fig)
+
+
+def test_raw_files_carry_the_standard_errors(tmp_path):
+    import json
+    from minivgg.explain.render import save_explanation
+    result = make_result([0.1, -0.1, 0.01, 0.0], [0.01, 0.02, np.inf, 0.0])
+    written = save_explanation(tmp_path, "img", np.zeros((32, 32)), "RA", 0.9, shap=result, raw=True)
+    assert {p.name for p in written} == {"img_shap.png", "img_explain.png", "img_shap.npy", "img_shap_stderr.npy",
+                                         "img_shap.json"}
+    np.testing.assert_array_equal(np.load(tmp_path / "img_shap_stderr.npy"), result.stderr_map().astype(np.float32))
+    record = json.loads((tmp_path / "img_shap.json").read_text())
+    assert record["n_evaluations"] == 130 and record["class"] == "RA" and record["regions"][2]["stderr"] is None
+    assert [r["value"] for r in record["regions"]] == pytest.approx([0.1, -0.1, 0.01, 0.0])

@@ -171,6 +171,7 @@ def test_stale_temporary_files_are_removed_on_the_next_write(phantom_data, tmp_p
     ["explain", RA, "--regions", "0"], ["explain", RA, "--regions", "-3"], ["explain", RA, "--regions", "100000"],
     ["explain", RA, "--budget", "0"], ["explain", RA, "--budget", "1"], ["explain", RA, "--budget", "-5"],
     ["explain", RA, "--baseline", "inf"], ["explain", RA, "--baseline", "nan"],
+    ["explain", RA, "--tolerance", "-0.1"], ["explain", RA, "--tolerance", "nan"], ["explain", RA, "--output", "odds"],
     ["predict", RA, "--batch-size", "0"], ["predict", RA, "--batch-size", "-1"],
     ["train", "--data", ".", "--batch-size", "0"], ["train", "--data", ".", "--lr", "-1"],
     ["train", "--data", ".", "--epochs", "0"], ["phantoms", "--out", "x", "--n", "0"],

@@ -76,3 +76,15 @@ def test_one_or_two_threads_compute_the_same_network(restore_threads, batch):
     np.testing.assert_allclose(dx1, dx2, rtol=1e-10, atol=1e-14)
     for k in s1:       # Adam's first step is about lr * sign(g): absolute agreement, on the scale of lr
         np.testing.assert_allclose(s1[k], s2[k], rtol=0, atol=1e-9, err_msg=k)
+
+
+def test_submit_reads_ahead_on_the_pool_or_at_once_with_one_thread(restore_threads):
+    threads.set_threads(2)
+    future = threads.submit(lambda: threading.current_thread().name)
+    assert future.result().startswith("minivgg")
+    threads.set_threads(1)
+    future = threads.submit(lambda: threading.current_thread().name)
+    assert future.done() and future.result() == threading.current_thread().name
+    failed = threads.submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        failed.result()

@@ -68,6 +68,40 @@ def test_open_predict_explain_save(tmp_path):
     asyncio.run(run())
 
 
+def test_shap_panel_redraws_every_round_and_progress_only_rises(tmp_path, monkeypatch):
+    shown, progress = [], []
+    real_show, real_progress = MiniVGGApp.show_shap, MiniVGGApp.set_progress
+
+    def spy_show(self, item, result, state):
+        shown.append((item, result.n_evaluations, result.max_stderr, state))
+        return real_show(self, item, result, state)
+
+    def spy_progress(self, done, total):
+        progress.append((done, total))
+        return real_progress(self, done, total)
+    monkeypatch.setattr(MiniVGGApp, "show_shap", spy_show)
+    monkeypatch.setattr(MiniVGGApp, "set_progress", spy_progress)
+
+    async def run():
+        app = MiniVGGApp(tiny_model(), image=RA_SAMPLE, out_dir=tmp_path / "out", graphics="halfcell",
+                         shap_budget=200, shap_regions=8)
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            progress.clear()
+            await pilot.press("s")
+            await settle(app, pilot)
+            states = [state for *_, state in shown]
+            assert states.count("round") >= 3 and states[-1] == "done"
+            assert all(item is app.current for item, *_ in shown)
+            calls = [n for _, n, _, state in shown if state == "round"]
+            assert calls == sorted(calls) and calls[-1] == 202 == app.current.shap.n_evaluations
+            done = [d for d, t in progress if t == 202]
+            assert done == sorted(done) and done[-1] == 202       # no restart: one total for the whole run
+            status = text_of(app, "#status")
+            assert "SHAP done: 8 regions, 202/202 model calls" in status and "largest stderr" in status
+    asyncio.run(run())
+
+
 def test_bad_file_leaves_the_app_usable(tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not an image")
@@ -137,9 +171,9 @@ def test_quick_keys_never_save_one_image_under_another(tmp_path, monkeypatch, re
     saved = []
     real_save = tui_app.save_explanation
 
-    def spy(out, stem, gray, class_name, probability=None, cam=None, shap_map=None, **kw):
-        saved.append((stem, gray, cam, shap_map))
-        return real_save(out, stem, gray, class_name, probability, cam=cam, shap_map=shap_map, **kw)
+    def spy(out, stem, gray, class_name, probability=None, cam=None, shap=None, **kw):
+        saved.append((stem, gray, cam, shap))
+        return real_save(out, stem, gray, class_name, probability, cam=cam, shap=shap, **kw)
     monkeypatch.setattr(tui_app, "save_explanation", spy)
 
     async def run():
@@ -158,12 +192,12 @@ def test_quick_keys_never_save_one_image_under_another(tmp_path, monkeypatch, re
             x = load_for_model(normal, model)
             expected_cam = GradCAM(model)(x[None], int(model.predict_proba(x[None])[0].argmax())).normalized[0]
             assert saved, "the last save had a Grad-CAM map to write"
-            for stem, gray, cam, shap_map in saved:
+            for stem, gray, cam, shap in saved:
                 assert stem == normal.stem
                 np.testing.assert_array_equal(gray, to_display(x, model.preprocessing))
                 if cam is not None:
                     np.testing.assert_allclose(cam, expected_cam, atol=1e-12)
-                assert shap_map is None                # SHAP was only ever started for the first image
+                assert shap is None                    # SHAP was only ever started for the first image
             assert not list((tmp_path / "out").glob(f"{RA_SAMPLE.stem}*"))
     asyncio.run(run())
 

@@ -48,6 +48,7 @@ from textual_image.widget import HalfcellImage
 from textual_image.widget import Image as AutoImage
 
 from minivgg.explain import GradCAM, KernelSHAP
+from minivgg.explain.kernelshap import DEFAULT_BUDGET, DEFAULT_REGIONS
 from minivgg.explain.render import gradcam_overlay, save_explanation, shap_overlay
 from minivgg.files import OutputError, prepare_output_dir
 from minivgg.imageio import ImageError, is_image_path
@@ -111,7 +112,7 @@ Classifies a hand radiograph with a VGG8 and explains the prediction.
 |---|---|
 | `o` | open an image file (file picker, images only) |
 | `g` | open one of the bundled sample phantoms |
-| `c` | compute Grad-CAM (where the last conv layer looks) |
+| `c` | compute Grad-CAM (where a deep conv layer with maps of at least 14x14 looks) |
 | `s` | compute Kernel-SHAP (which regions push towards the class) |
 | `x` | cancel a running computation |
 | `w` | write the heatmaps and the combined figure to the output folder |
@@ -235,14 +236,14 @@ class MiniVGGApp(App):
     ]
 
     def __init__(self, model, image=None, out_dir="minivgg-output", samples=(), graphics="auto",
-                 shap_budget=1000, shap_regions=50):
+                 shap_budget=DEFAULT_BUDGET, shap_regions=DEFAULT_REGIONS, shap_output="probability"):
         super().__init__()
         self.model = model
         self.start_image = Path(image) if image else None
         self.out_dir = Path(out_dir)
         self.samples = list(samples)
         self.picture_class = picture_widget_class(graphics)
-        self.shap_budget, self.shap_regions = shap_budget, shap_regions
+        self.shap_budget, self.shap_regions, self.shap_output = shap_budget, shap_regions, shap_output
         self.current = None        # the Opened image on screen
         self.saved = []
 
@@ -397,29 +398,41 @@ class MiniVGGApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="shap")
     def shap(self, item):
+        """Kernel-SHAP in rounds: the panel shows each round's estimate; x keeps the latest one."""
         worker = get_current_worker()
 
         def progress(done, total):
             if worker.is_cancelled:
                 raise Cancelled()
             self.call_from_thread(self.show_progress, item, done, total)
-        explainer = KernelSHAP(self.model, n_regions=self.shap_regions, budget=self.shap_budget)
+        explainer = KernelSHAP(self.model, n_regions=self.shap_regions, budget=self.shap_budget,
+                               output=self.shap_output)
+        result, state = None, "done"
         try:
-            result = explainer(item.x, item.target(self.model), progress=progress)
+            for result in explainer.rounds(item.x, item.target(self.model), progress=progress):
+                self.call_from_thread(self.show_shap, item, result, "round")
         except Cancelled:
-            return
-        self.call_from_thread(self.finish_shap, item, result)
+            state = "stopped"
+        if result is not None:
+            self.call_from_thread(self.show_shap, item, result, state)
 
     def show_progress(self, item, done, total):
         if item is self.current:
             self.set_progress(done, total)
 
-    def finish_shap(self, item, result):
+    def show_shap(self, item, result, state):
+        """Draw a SHAP estimate of ``item``: a round's (``state`` "round"), or the last ("done", "stopped")."""
         item.shap = result
         if item is not self.current:
             return
-        self.show("shap", shap_overlay(item.gray, result.pixel_map()))
-        self.set_status(f"SHAP done: {result.n_regions} regions, {result.n_evaluations} model calls")
+        self.show("shap", shap_overlay(item.gray, result))
+        error = "exact" if result.exact else f"largest stderr {result.max_stderr:.2g} (faded: within 2 stderr of 0)"
+        calls = f"{result.n_evaluations}/{result.budget} model calls"
+        if state == "round":
+            self.set_status(f"SHAP: {calls}, {error}; x stops here")
+        else:
+            notes = "".join(f"; {w}" for w in result.warnings)
+            self.set_status(f"SHAP {state}: {result.n_regions} regions, {calls}, {error}{notes}")
 
     def on_worker_state_changed(self, event):
         if event.state.name == "ERROR":
@@ -438,9 +451,7 @@ class MiniVGGApp(App):
         probs = item.probs if item.probs is not None else self.model.predict_proba(item.x[None])[0]
         try:
             written = save_explanation(prepare_output_dir(self.out_dir), item.path.stem, item.gray, name,
-                                       float(probs[target]), cam=item.cam,
-                                       shap_map=None if item.shap is None else item.shap.pixel_map(),
-                                       title=item.path.name,
+                                       float(probs[target]), cam=item.cam, shap=item.shap, title=item.path.name,
                                        warning=f"Out of distribution: {NOT_TRAINED_ON_THIS}." if item.flagged else None)
         except (OutputError, OSError) as e:
             self.set_status(f"[b red]error:[/] {e}")
