@@ -255,3 +255,29 @@ def check_shapley_values(fn, seed=0):
     if problem is None and abs(np.sum(got) - (value((1,) * 4) - value((0,) * 4))) > 1e-9:
         problem = "the values do not add up to v(all) - v(none)"
     return _report("Shapley values", [problem])
+
+
+def check_lesion_mass_ratio(fn, seed=0):
+    """``fn(saliency, mask) -> float``: positive map mass on the mask / the mask's share of the pixels."""
+    from .explain.checks import lesion_mass_ratio
+    rng = np.random.default_rng(seed)
+    problems = []
+    for case in range(3):
+        saliency = rng.standard_normal((16, 16))
+        mask = rng.random((16, 16)) < 0.1 + 0.2 * case
+        problem = _explain(f"ratio (case {case + 1})", fn(saliency, mask), lesion_mass_ratio(saliency, mask))
+        if problem and "differs" in problem:
+            problem += " (only the positive part of the map counts: clip it at 0 first)"
+        problems.append(problem)
+    return _report("lesion mass ratio", problems)
+
+
+def check_twin_swap_image(fn, seed=0):
+    """``fn(image, twin, mask) -> image``: the RA image with its twin's pixels pasted into the mask."""
+    rng = np.random.default_rng(seed)
+    image, twin = rng.random((2, 12, 12))
+    mask = rng.random((12, 12)) < 0.3
+    problem = _explain("swapped image", fn(image, twin, mask), np.where(mask, twin, image))
+    if problem and "differs" in problem and np.allclose(fn(image, twin, mask), np.where(mask, image, twin)):
+        problem = "the twin's pixels went outside the mask and the image's inside: swap the two"
+    return _report("twin swap", [problem])
