@@ -199,7 +199,8 @@ def shapley_rounds(value_fn, m, budget=1000, seed=0, tolerance=None, allocation=
     seed : int
     tolerance : float or None
         Stop once the largest standard error is at most ``tolerance * |v(1) - v(0)|``
-        (checked from 2m pairs on); None spends the whole budget.
+        (checked from 2m pairs on); None spends the whole budget. Ignored when the
+        budget covers every coalition: then the exact values cost no more than the budget.
     allocation : "leverage" or "kernel", how pairs are spread over coalition sizes
     interactions : bool, model size terms and three-way interactions (see the module docstring)
     first_round : int, pairs in the first round (default max(m, 16)); each later round adds
@@ -217,6 +218,8 @@ def shapley_rounds(value_fn, m, budget=1000, seed=0, tolerance=None, allocation=
         raise ValueError(f"a budget of {budget} coalitions is too small (need at least 2: one complementary pair)")
     sampler = PairSampler(m, np.random.default_rng(seed), allocation)
     pairs_wanted = min(budget // 2, sampler.pairs_left)
+    if pairs_wanted == sampler.pairs_left:
+        tolerance = None            # the budget covers every coalition: spend it, and be exact
     z_all, d_all, strata = np.zeros((0, m), np.uint8), np.zeros(0), np.zeros(0, np.int64)
     step = first_round or max(m, 16)
     while len(d_all) < pairs_wanted:

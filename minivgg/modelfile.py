@@ -12,7 +12,7 @@ which minivgg wrote it. Since format 2 it also holds the model card (``card``, s
 (``calibration``, :mod:`minivgg.calibration`) and the out-of-distribution detector
 (``ood``, :mod:`minivgg.ood`), whose two arrays are stored beside the weights::
 
-    ood.class_means  float64 (classes, C)      C: channels of the last conv layer
+    ood.class_means  float64 (classes, C)      C: channels of the detector's layer
     ood.precision    float64 (C, C)
 
 Files of format 1 (no card, no calibration, no detector) still load.
@@ -44,7 +44,7 @@ from .calibration import TEMPERATURE_RANGE
 from .files import input_problem, json_safe
 from .model import CONVS_PER_BLOCK, VGG8
 from .modelcard import new_card, validate_card
-from .ood import FEATURE_LAYER, MahalanobisDetector
+from .ood import CONV_RELUS, MahalanobisDetector
 
 FORMAT = "minivgg-model"
 FORMAT_VERSION = 2
@@ -171,7 +171,8 @@ def validate_ood(record):
     """Check an ``ood`` record (the out-of-distribution detector); raises ``ValueError`` naming the field."""
     _require(isinstance(record, dict), "ood must be an object")
     _require(record.get("method") == "mahalanobis", f"ood.method must be 'mahalanobis', got {record.get('method')!r}")
-    _require(record.get("layer") == FEATURE_LAYER, f"ood.layer must be {FEATURE_LAYER!r}, got {record.get('layer')!r}")
+    _require(record.get("layer") in CONV_RELUS,
+             f"ood.layer must be one of {', '.join(CONV_RELUS)}, got {record.get('layer')!r}")
     _number_in(record, "threshold", 0, float("inf"), "ood")
     _require(_is_number(record.get("quantile")) and 0 < record["quantile"] <= 1,
              f"ood.quantile must be a number in (0, 1], got {record.get('quantile')!r}")
@@ -308,7 +309,7 @@ def model_array_specs(meta, expected_format=FORMAT):
     validate_meta(meta, expected_format)
     specs = {name: (meta["dtype"], shape) for name, shape in parameter_shapes(meta["config"]).items()}
     if meta.get("ood") is not None:
-        c = meta["config"]["channels"][-1]
+        c = meta["config"]["channels"][CONV_RELUS.index(meta["ood"]["layer"])]   # that conv's output channels
         specs["ood.class_means"] = ("float64", (meta["config"]["num_classes"], c))
         specs["ood.precision"] = ("float64", (c, c))
     return specs
@@ -346,8 +347,11 @@ def save_model(model, path, extra=None):
     not be loaded again is never written (``ValueError`` naming the field).
     """
     meta = model_metadata(model, extra)
-    validate_meta(json.loads(json.dumps(json_safe(meta))), FORMAT)
-    write_npz(path, model_arrays(model), meta)
+    arrays = model_arrays(model)
+    for name, (_, shape) in model_array_specs(json.loads(json.dumps(json_safe(meta))), FORMAT).items():
+        if np.shape(arrays[name]) != shape:
+            raise ValueError(f"{name} has shape {np.shape(arrays[name])}, expected {shape}")
+    write_npz(path, arrays, meta)
 
 
 def model_from_arrays(arrays, meta, path):

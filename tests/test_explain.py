@@ -135,6 +135,8 @@ def test_tolerance_stops_early_and_rounds_rise():
     assert last.n_evaluations < 802 and last.max_stderr <= 0.02 * abs(last.fx - last.base_value)
     assert all(r.max_stderr > 0.02 * abs(r.fx - r.base_value) for r in rounds[:-1] if r.n_evaluations >= 4 * m)
     assert explain_function(f, m, budget=800, seed=0, tolerance=1e-9).n_evaluations == 802
+    covered = explain_function(f, m, budget=2 ** m, seed=0, tolerance=0.5)   # a budget for every coalition
+    assert covered.exact and np.allclose(covered.values, phi) and covered.n_evaluations == 2 ** m
 
 
 def test_modelling_interactions_beats_plain_kernel_shap():
