@@ -20,7 +20,7 @@ model never saw) and reports, for the bundled model by default:
   whose p(RA) falls below 0.5 once their lesions are replaced by their twin's pixels);
 * mean p(RA) of the Normal phantoms upright, transposed, and in the worst of their
   eight orientations (is orientation a class cue?);
-* for Grad-CAM, Kernel-SHAP and a random map, on the RA phantoms: the pointing game,
+* for Grad-CAM, HiResCAM, Kernel-SHAP and a random map, on the RA phantoms: the pointing game,
   the lesion mass ratio (positive map mass on the lesion mask / the mask's area share;
   1 = no better than uniform), deletion and insertion AUC;
 * the cascading-randomisation Spearman correlations on one RA phantom.
@@ -120,10 +120,14 @@ def speed(args):
     print(f"shap.KernelExplainer, same budget: {t_shap:.1f} s: ours / shap = {t_ours / t_shap:.2f} (target < 1)")
 
 
+MAPS = (("Grad-CAM", "gradcam"), ("HiResCAM", "hirescam"), ("SHAP", "shap"), ("random", "random"))
+
+
 def _maps(model, x, target, shap):
-    cam = GradCAM(model)(x[None], target).raw[0]
-    shap_map = shap(x, target).pixel_map()
-    return {"Grad-CAM": cam, "SHAP": shap_map}
+    """Grad-CAM, HiResCAM (both at the default layer) and SHAP maps (S, S) of one image (3, S, S)."""
+    return {"Grad-CAM": GradCAM(model)(x[None], target).raw[0],
+            "HiResCAM": GradCAM(model, method="hirescam")(x[None], target).raw[0],
+            "SHAP": shap(x, target).pixel_map()}
 
 
 def _shap_explainer(model, args):
@@ -145,7 +149,7 @@ def phantom_table(model, args):
     sick = [p for p in phantoms if p.label == 1]
     swap = twin_swap(model, [p.image for p in sick], [p.twin for p in sick], [p.mask for p in sick], ra)
     rows = {k: {"pointing_game": [], "lesion_mass_ratio": [], "deletion_auc": [], "insertion_auc": []}
-            for k in ("Grad-CAM", "SHAP", "random")}
+            for k, _ in MAPS}
     rng = np.random.default_rng(0)
     for p, xi in zip(sick, x[labels == 1]):
         lesions = mask_for_model(p.mask, settings)
@@ -170,9 +174,9 @@ def phantom_table(model, args):
               "orientation": {"normal_p_ra": float(p_ra[labels == 0].mean()),
                               "normal_transposed_p_ra": float(turned.mean()),
                               "normal_worst_orientation_p_ra": float(every.max(axis=0).mean())}}
-    for name, key in (("Grad-CAM", "gradcam"), ("SHAP", "shap"), ("random", "random")):
+    for name, key in MAPS:
         result[key] = {k: float(np.nanmean(v)) for k, v in rows[name].items()}
-    result["gradcam"]["layer"] = GradCAM(model).layer
+    result["gradcam"]["layer"] = result["hirescam"]["layer"] = GradCAM(model).layer
     result["shap"]["settings"] = {"n_regions": args.regions, "segmentation": args.segmentation,
                                   "baseline": args.baseline, "budget": args.budget, "tolerance": args.tolerance}
     result["randomization"] = _randomization(model, x[labels == 1][0], ra, args)
@@ -195,7 +199,7 @@ def table(args):
           f"worst of 8 orientations {o['normal_worst_orientation_p_ra']:.3f}")
     print(f"Grad-CAM at {result['gradcam']['layer']}; SHAP {result['shap']['settings']}")
     print(f"\n{'map':10}{'pointing game':>15}{'lesion mass ratio':>19}{'deletion AUC':>14}{'insertion AUC':>15}")
-    for key in ("gradcam", "shap", "random"):
+    for _, key in MAPS:
         r = result[key]
         print(f"{key:10}{r['pointing_game']:15.2f}{r['lesion_mass_ratio']:19.2f}{r['deletion_auc']:14.3f}"
               f"{r['insertion_auc']:15.3f}")
@@ -205,18 +209,20 @@ def table(args):
 
 
 def _randomization(model, x, target, args):
-    """Cascading-randomisation rows of Grad-CAM and SHAP for one image: {method: {layer: rho}}."""
-    return {"gradcam": dict(cascading_randomization(model, lambda m, im, t: GradCAM(m)(im[None], t).raw[0], x,
-                                                    target)),
+    """Cascading-randomisation rows of Grad-CAM, HiResCAM and SHAP for one image: {method: {layer: rho}}."""
+    def cam(method):
+        return dict(cascading_randomization(model, lambda m, im, t: GradCAM(m, method=method)(im[None], t).raw[0],
+                                            x, target))
+    return {"gradcam": cam("gradcam"), "hirescam": cam("hirescam"),
             "shap": dict(cascading_randomization(model, lambda m, im, t: _shap_explainer(m, args)(im, t).pixel_map(),
                                                  x, target))}
 
 
 def _print_randomization(rows):
     print("\nCascading randomisation (Spearman rho with the original map; near 0 = passes)")
-    print(f"{'randomised down to':20}{'Grad-CAM':>10}{'SHAP':>10}")
+    print(f"{'randomised down to':20}{'Grad-CAM':>10}{'HiResCAM':>10}{'SHAP':>10}")
     for name, rho in rows["gradcam"].items():
-        print(f"{name:20}{rho:10.3f}{rows['shap'][name]:10.3f}")
+        print(f"{name:20}{rho:10.3f}{rows['hirescam'][name]:10.3f}{rows['shap'][name]:10.3f}")
 
 
 def wrist(args):
@@ -224,7 +230,7 @@ def wrist(args):
     root = ROOT.parent / "shared" / "data" / "ramw600-wrist-sample"
     target = model.class_names.index("erosive")
     files = sorted((root / "erosive").glob("*.png"))[:args.n]
-    rows = {k: {"deletion": [], "insertion": []} for k in ("Grad-CAM", "SHAP", "random")}
+    rows = {k: {"deletion": [], "insertion": []} for k, _ in MAPS}
     rng = np.random.default_rng(0)
     shap = _shap_explainer(model, args)
     for f in files:

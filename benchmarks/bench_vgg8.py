@@ -57,9 +57,9 @@ def minivgg_worker(batch, size, threads):
     import numpy as np
 
     from minivgg import VGG8, Adam, Tape, softmax_cross_entropy
-    from minivgg.threads import limit_threads
+    from minivgg.threads import set_threads
 
-    limit_threads(threads)
+    set_threads(threads)
     model = VGG8(image_size=size, seed=0)
     opt = Adam(model.parameters(), lr=1e-4)
     rng = np.random.default_rng(0)

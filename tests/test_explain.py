@@ -304,15 +304,20 @@ def test_gradcam_reports_empty_maps(rng):
         GradCAM(dead, layer="features.99")
     with pytest.raises(ValueError, match=r"target must be a class index in \[0, 2\)"):
         GradCAM(dead)(x, target=5)
+    with pytest.raises(ValueError, match="method must be one of gradcam, hirescam"):
+        GradCAM(dead, method="gradcam++")
 
 
-@pytest.mark.parametrize("layer,target", [(None, None), ("features.18", 0), ("features.13", 1)])
-def test_gradcam_equals_pytorch_autograd(rng, torch, layer, target):
+@pytest.mark.parametrize("layer,target,method", [(None, None, "gradcam"), ("features.18", 0, "gradcam"),
+                                                 ("features.13", 1, "gradcam"), (None, None, "hirescam"),
+                                                 ("features.13", 1, "hirescam")])
+def test_gradcam_equals_pytorch_autograd(rng, torch, layer, target, method):
     from tests.torch_reference import torch_vgg8
     ours = VGG8(channels=(4, 6, 8, 8, 8, 8, 8, 8), hidden=16, image_size=64, dtype=np.float64, seed=1)
     theirs = torch_vgg8(ours).eval()
     x = rng.standard_normal((3, 3, 64, 64))
-    result = GradCAM(ours, layer)(x, target)
+    result = GradCAM(ours, layer, method)(x, target)
+    assert result.method == method
     name = result.layer
     module = dict(theirs.named_modules())[name]
     store = {}
@@ -324,8 +329,8 @@ def test_gradcam_equals_pytorch_autograd(rng, torch, layer, target):
     logits = theirs(torch.from_numpy(x))
     tgt = logits.argmax(1) if target is None else torch.full((3,), target)
     logits.gather(1, tgt[:, None]).sum().backward()
-    alpha = store["g"].mean(dim=(2, 3), keepdim=True)
-    cam = torch.relu((alpha * store["a"]).sum(1, keepdim=True))
+    weight = store["g"].mean(dim=(2, 3), keepdim=True) if method == "gradcam" else store["g"]
+    cam = torch.relu((weight * store["a"]).sum(1, keepdim=True))
     up = torch.nn.functional.interpolate(cam, size=(64, 64), mode="bilinear", align_corners=False)[:, 0]
     np.testing.assert_array_equal(result.target, tgt.numpy())
     np.testing.assert_allclose(result.low_res, cam[:, 0].detach().numpy(), rtol=1e-10, atol=1e-12)

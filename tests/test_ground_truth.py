@@ -147,7 +147,7 @@ def test_bench_table_json_keys(tmp_path):
     assert result["phantoms"] == {"n": 4, "ra": 2, "seed": 2, "difficulty": "easy"}
     for key in ("auc", "accuracy", "twin_swap_flip_rate", "twin_swap_mean_drop"):
         assert isinstance(result[key], float)
-    for method in ("gradcam", "shap", "random"):
+    for method in ("gradcam", "hirescam", "shap", "random"):
         for key in ("pointing_game", "lesion_mass_ratio", "deletion_auc", "insertion_auc"):
             assert key in result[method]
     assert result["gradcam"]["layer"] == "features.4"

@@ -1,0 +1,23 @@
+"""The speed benchmark still runs: a tiny VGG8, one timed round, its JSON keys (no timing is asserted).
+
+A benchmark that nobody runs in CI rots (an import renamed elsewhere broke bench_vgg8.py
+once); this keeps its worker processes and its report honest at a cost of a few seconds.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_vgg8_runs_and_reports_its_keys():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_vgg8.py"), "--json", "--no-torch",
+                          "--batch", "1", "--image-size", "32", "--rounds", "2", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["infer_ms_per_img"] > 0 and result["train_ms_per_img"] > 0 and result["peak_rss_mb"] > 0
+    assert result["threads"] == 1 and result["rounds"] == 2
+    assert [row["layer"] for row in result["layers"]][:3] == ["features.0", "features.1", "features.2"]
