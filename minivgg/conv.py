@@ -38,9 +38,11 @@ each other:
 
 * :mod:`minivgg.winograd`: the same products with 2.25 times fewer multiplications.
 
-``conv3x3_forward`` and ``conv3x3_backward`` pick between the last two: Winograd when
-the input has at least :data:`WINOGRAD_MIN_CHANNELS` channels, im2col below that (for a
-network's first layer, 3 channels, Winograd's transforms cost more than they save).
+``conv3x3_forward`` and ``conv3x3_backward`` pick between the last two (:func:`use_winograd`):
+Winograd when the input has at least :data:`WINOGRAD_MIN_CHANNELS` channels and the batch
+has at least :data:`WINOGRAD_MIN_POSITIONS` output positions, im2col otherwise. For a
+network's first layer (3 channels) Winograd's transforms cost more than they save; for a
+single 14x14 map, transforming all K x C kernels costs more than the products it saves.
 ``dx`` is always computed as the forward convolution of ``dout`` with the flipped kernel.
 The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with numba.
 """
@@ -113,6 +115,14 @@ def conv3x3_backward_naive(dout, x, w):
 # ---------------------------------------------------------------------------
 
 WINOGRAD_MIN_CHANNELS = 8       # measured: at 3 channels im2col is 3x faster, from 8 Winograd wins
+WINOGRAD_MIN_POSITIONS = 784    # N*H*W; measured (512 -> 512 channels, 2 threads): at 1x14x14 im2col is
+                                # 2x faster, at 1x28x28 and 4x14x14 they tie, from there Winograd wins
+
+
+def use_winograd(x):
+    """Whether the fast path takes Winograd for input ``x`` (N, C, H, W) (see the module docstring)."""
+    n, c, h, w = x.shape
+    return c >= WINOGRAD_MIN_CHANNELS and n * h * w >= WINOGRAD_MIN_POSITIONS
 
 
 @numba.njit(cache=True, nogil=True)
@@ -222,7 +232,7 @@ def conv3x3_forward(x, w, b):
     out : ndarray, shape (N, K, H, W)
     """
     x = np.ascontiguousarray(x)
-    if x.shape[1] >= WINOGRAD_MIN_CHANNELS:
+    if use_winograd(x):
         return winograd.conv3x3_forward(x, w, b)
     return conv3x3_forward_im2col(x, w, b)
 
@@ -247,7 +257,7 @@ def conv3x3_backward(dout, x, w, need_dx=True):
     db : ndarray, shape (K,)
     """
     dout, x = np.ascontiguousarray(dout), np.ascontiguousarray(x)
-    if x.shape[1] >= WINOGRAD_MIN_CHANNELS:
+    if use_winograd(x):
         dw = winograd.conv3x3_weight_grad(dout, x)
     else:
         dw = conv3x3_weight_grad_im2col(dout, x)

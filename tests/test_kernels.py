@@ -138,3 +138,11 @@ def test_in_place_relu_layer_and_watched_outputs(rng):
     tape = Tape(watch={"features.0", "features.1"})
     model.forward(rng.standard_normal((1, 3, 32, 32)), tape=tape)
     assert (tape.outputs["features.0"] < 0).any() and (tape.outputs["features.1"] >= 0).all()
+
+
+def test_fast_path_takes_winograd_only_where_it_pays():
+    """The dispatch rule of conv.use_winograd: few channels or few output positions go to im2col."""
+    shape = lambda *s: np.empty(s, dtype=np.float32)                       # noqa: E731
+    assert not conv.use_winograd(shape(16, 3, 224, 224))                   # the first layer
+    assert not conv.use_winograd(shape(1, 512, 14, 14))                    # one small map
+    assert conv.use_winograd(shape(1, 512, 28, 28)) and conv.use_winograd(shape(4, 512, 14, 14))
