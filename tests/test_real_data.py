@@ -1,15 +1,14 @@
 """The pipeline on real radiographs from ../shared/data (never copied into the repository)."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from minivgg.datasets import FolderDataset
 from minivgg.imageio import load_image
 from minivgg.preprocess import preprocess, preprocessing_settings
+from tests.conftest import shared_data
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = shared_data()
 WRIST = SHARED / "ramw600-wrist-sample"
 HANDS = SHARED / "pediatric-hands"
 pytestmark = pytest.mark.skipif(not WRIST.is_dir() or not HANDS.is_dir(),
