@@ -28,7 +28,7 @@ and the map points elsewhere. HiResCAM weighs each position by its own gradient,
 map is the first-order contribution of each position of the layer to ``y_c`` (summed over
 channels). Measured on the bundled model (``benchmarks/bench_explain.py table``): at
 ``features.14`` Grad-CAM's maximum was on a lesion in none of 100 RA phantoms, HiResCAM's
-in nearly all (README, "Explanations").
+in 96 (README, "Explanations").
 
 The raw map keeps its units (comparable across images of one model); the normalised
 map is ``raw / max(raw)`` per image. When a map is zero everywhere (every weighted
