@@ -42,7 +42,7 @@ import numpy as np
 from minivgg.layers import Conv3x3, MaxPool2x2
 from minivgg.model import Tape
 
-METHODS = ("gradcam", "hirescam")      # how the gradient weighs the activations (module docstring)
+METHODS = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM"}   # method -> its name in pictures (module docstring)
 MIN_MAP_SIDE = 14
 
 
@@ -142,6 +142,11 @@ class GradCAM:
             layer = default_layer(model)
         model[layer]                                   # KeyError naming the valid layers
         self.layer = layer
+
+    @property
+    def name(self):
+        """What the map is called in pictures and messages: "Grad-CAM" or "HiResCAM"."""
+        return METHODS[self.method]
 
     def __call__(self, x, target=None):
         """Explain ``x`` (N, 3, S, S) for class ``target`` (int, array of N ints, or None = predicted)."""

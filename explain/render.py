@@ -108,15 +108,15 @@ def _draw_radiograph(ax, gray):
     _colour_bar_axes(ax).axis("off")                  # an empty slot: same width as the others
 
 
-def _draw_gradcam(ax, gray, cam):
+def _draw_gradcam(ax, gray, cam, name="Grad-CAM"):
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     plt = _plt()
     ax.imshow(gradcam_overlay(gray, cam))
-    ax.set_title("Grad-CAM")
+    ax.set_title(name)
     ax.axis("off")
     bar = plt.colorbar(ScalarMappable(Normalize(0, 1), _cam_colormap()), cax=_colour_bar_axes(ax))
-    bar.set_label("Grad-CAM, scaled to its maximum")
+    bar.set_label(f"{name}, scaled to its maximum")
 
 
 def _draw_shap(ax, gray, result, class_name):
@@ -139,10 +139,10 @@ def _draw_shap(ax, gray, result, class_name):
     ax.text(0.5, -0.03, shap_caption(result), transform=ax.transAxes, ha="center", va="top", fontsize=7)
 
 
-def save_gradcam(path, gray, cam, title=""):
+def save_gradcam(path, gray, cam, title="", name="Grad-CAM"):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(4.6, 4))
-    _draw_gradcam(ax, gray, cam)
+    _draw_gradcam(ax, gray, cam, name)
     if title:
         ax.set_title(title)
     _save(fig, path)
@@ -157,16 +157,17 @@ def save_shap(path, gray, result, class_name, title=""):
     _save(fig, path)
 
 
-def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, title="", warning=None):
+def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, title="", warning=None,
+                    cam_name="Grad-CAM"):
     """Figure 6 as a matplotlib figure: image | Grad-CAM | SHAP (either map may be None: left out), and
-    ``warning`` in red below."""
+    ``warning`` in red below; ``cam_name`` names the class-activation map ("HiResCAM")."""
     plt = _plt()
     panels = 1 + (cam is not None) + (shap is not None)
     fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.4), squeeze=False)
     axes = list(axes[0])
     _draw_radiograph(axes[0], gray)
     if cam is not None:
-        _draw_gradcam(axes[1], gray, cam)
+        _draw_gradcam(axes[1], gray, cam, cam_name)
     if shap is not None:
         _draw_shap(axes[-1], gray, shap, class_name)
     head = f"predicted: {class_name}" + (f" (p = {format_probability(probability)})" if probability is not None else "")
@@ -177,7 +178,7 @@ def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, 
 
 
 def save_explanation(out, stem, gray, class_name, probability=None, cam=None, shap=None, combined=True,
-                     raw=False, title="", warning=None):
+                     raw=False, title="", warning=None, cam_name="Grad-CAM"):
     """Write the heatmap files of one image; returns the paths written.
 
     Parameters
@@ -197,17 +198,20 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
     title : str, shown above the combined figure (e.g. the file name)
     warning : str, optional, shown in red below the combined figure (e.g. that the image is
         out of distribution), so that the figure carries it when it is passed on
+    cam_name : str, what the ``cam`` map is called in the pictures ("Grad-CAM" or "HiResCAM"; the
+        file keeps its name, ``<stem>_gradcam.png``)
     """
     out = Path(out)
     written = []
     if cam is not None:
-        save_gradcam(out / f"{stem}_gradcam.png", gray, cam, title=f"Grad-CAM for {class_name}")
+        save_gradcam(out / f"{stem}_gradcam.png", gray, cam, title=f"{cam_name} for {class_name}", name=cam_name)
         written.append(out / f"{stem}_gradcam.png")
     if shap is not None:
         save_shap(out / f"{stem}_shap.png", gray, shap, class_name, title=f"SHAP for {class_name}")
         written.append(out / f"{stem}_shap.png")
     if combined:
-        fig = combined_figure(gray, cam, shap, class_name, probability, title=title, warning=warning)
+        fig = combined_figure(gray, cam, shap, class_name, probability, title=title, warning=warning,
+                              cam_name=cam_name)
         _save(fig, out / f"{stem}_explain.png")
         written.append(out / f"{stem}_explain.png")
     if raw:

@@ -19,18 +19,20 @@ def make_explainers(model, options):
     """``(GradCAM, KernelSHAP)`` for ``model`` from the explain options.
 
     ``options``: a dict with the keys of ``minivgg.cli.SHAP_DEFAULTS`` (regions, segmentation,
-    background, baseline, budget, tolerance, output, seed). ``background`` None means "merge"
-    for superpixels and "keep" for a grid.
+    background, baseline, budget, tolerance, output, seed), and optionally ``cam``
+    ("gradcam" or "hirescam", :class:`GradCAM`'s ``method``). ``background`` None means
+    "merge" for superpixels and "keep" for a grid.
     """
     baseline = options["baseline"] if options["baseline"] in ("mean", "blur") else float(options["baseline"])
     background = options["background"] or ("merge" if options["segmentation"] == "superpixels" else "keep")
     if background == "merge" and options["segmentation"] == "grid":
         raise ValueError("--background merge applies to superpixels; a grid's cells are plain tiles "
                          "(use --background keep)")
-    return GradCAM(model), KernelSHAP(model, n_regions=options["regions"], segmentation=options["segmentation"],
-                                      merge_background=background == "merge", baseline=baseline,
-                                      budget=options["budget"], tolerance=options["tolerance"],
-                                      output=options["output"], seed=options["seed"])
+    cam = GradCAM(model, method=options.get("cam", "gradcam"))
+    shap = KernelSHAP(model, n_regions=options["regions"], segmentation=options["segmentation"],
+                      merge_background=background == "merge", baseline=baseline, budget=options["budget"],
+                      tolerance=options["tolerance"], output=options["output"], seed=options["seed"])
+    return cam, shap
 
 
 def explain_file(model, explainers, path, stem, out, method="both", target=None, raw=False):
@@ -69,7 +71,8 @@ def explain_file(model, explainers, path, stem, out, method="both", target=None,
     unfamiliar = found.in_distribution is not None and not found.in_distribution
     warning = f"Out of distribution: {NOT_TRAINED_ON_THIS}." if unfamiliar else None
     written = save_explanation(out, stem, to_display(x, model.preprocessing), name, float(found.probs[cls]),
-                               cam=cam_map, shap=shap_result, raw=raw, title=path.name, warning=warning)
+                               cam=cam_map, shap=shap_result, raw=raw, title=path.name, warning=warning,
+                               cam_name=cam.name)
     record = {"file": str(path), "label": name, "probability": float(found.probs[cls]),
               "in_distribution": None if found.in_distribution is None else bool(found.in_distribution),
               "written": [str(w) for w in written], "notes": notes}

@@ -451,7 +451,7 @@ def cmd_explain(args):
 def _explain_options(args, target):
     """What the explain command does with each image, as plain values a Dask worker can receive."""
     options = {name: getattr(args, name) for name in SHAP_DEFAULTS}
-    return {**options, "method": args.method, "target": target, "raw": args.save_raw}
+    return {**options, "cam": args.cam, "method": args.method, "target": target, "raw": args.save_raw}
 
 
 def cmd_tui(args):
@@ -466,7 +466,7 @@ def cmd_tui(args):
     from .tui.app import MiniVGGApp
     samples = sorted(BUNDLED_SAMPLES.rglob("*.png"))
     MiniVGGApp(_load(args.model), image=args.image, out_dir=args.out, samples=samples,
-               graphics=args.graphics).run()
+               graphics=args.graphics, cam=args.cam).run()
     return 0
 
 
@@ -504,6 +504,9 @@ def build_parser():
     p = sub.add_parser("explain", help="Grad-CAM and Kernel-SHAP heatmaps as PNG files", parents=[computing])
     p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR")
     p.add_argument("--method", choices=["gradcam", "shap", "both"], default="both")
+    p.add_argument("--cam", choices=["gradcam", "hirescam"], default="gradcam",
+                   help="the class-activation map: gradcam (the paper's, default) or hirescam (each position "
+                        "weighed by its own gradient; on the bundled model it finds the lesions Grad-CAM misses)")
     p.add_argument("--out", default="explanations", help="output folder")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--target", help="class to explain (default: the predicted one)")
@@ -534,6 +537,8 @@ def build_parser():
     p.add_argument("--out", default="minivgg-output", help="folder where 'w' saves the heatmaps")
     p.add_argument("--graphics", choices=["auto", "halfcell"], default="auto",
                    help="auto: a terminal graphics protocol when there is one, else coloured half-blocks")
+    p.add_argument("--cam", choices=["gradcam", "hirescam"], default="gradcam",
+                   help="the class-activation map that 'c' computes (see explain --cam)")
     p.set_defaults(func=cmd_tui)
 
     from .phantoms import CLASS_NAMES, DIFFICULTIES

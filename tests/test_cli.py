@@ -56,6 +56,23 @@ def test_explain_writes_heatmaps(tmp_path, capsys):
     assert not list(out.glob(".*tmp"))                 # no temporary files left behind
 
 
+def test_explain_cam_option_writes_the_chosen_map(tmp_path, capsys):
+    from minivgg.explain import GradCAM
+    from minivgg.predict import load_for_model
+    ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+    model = load_model(BUNDLED_MODEL)
+    x = load_for_model(ra, model)[None]
+    target = model.class_names.index("RA")
+    for cam in ("gradcam", "hirescam"):
+        out = tmp_path / cam
+        assert main(["explain", str(ra), "--out", str(out), "--method", "gradcam", "--cam", cam, "--save-raw"]) == 0
+        expected = GradCAM(model, method=cam)(x, target).normalized[0]
+        np.testing.assert_allclose(np.load(out / f"{ra.stem}_gradcam.npy"), expected, atol=1e-6)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", str(ra), "--out", str(tmp_path / "x"), "--cam", "gradcam++"])
+    assert exit_info.value.code == 2
+
+
 def test_explain_logit_tolerance_and_background_options(tmp_path, capsys):
     ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
     out = tmp_path / "ex"

@@ -27,9 +27,9 @@ def tiny_model():
     return model
 
 
-def make_app(tmp_path, image=None):
+def make_app(tmp_path, image=None, cam="gradcam"):
     return MiniVGGApp(tiny_model(), image=image, out_dir=tmp_path / "out", samples=[RA_SAMPLE],
-                      graphics="halfcell", shap_budget=40, shap_regions=8)
+                      graphics="halfcell", shap_budget=40, shap_regions=8, cam=cam)
 
 
 async def settle(app, pilot):
@@ -65,6 +65,22 @@ def test_open_predict_explain_save(tmp_path):
             for suffix in ("_gradcam.png", "_shap.png", "_explain.png"):
                 assert (tmp_path / "out" / f"{RA_SAMPLE.stem}{suffix}").stat().st_size > 0
             assert "saved 3 files" in text_of(app, "#status")
+    asyncio.run(run())
+
+
+def test_hirescam_option_computes_and_names_the_chosen_map(tmp_path):
+    from minivgg.explain import GradCAM
+
+    async def run():
+        app = make_app(tmp_path, image=RA_SAMPLE, cam="hirescam")
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("c")
+            await settle(app, pilot)
+            item = app.current
+            expected = GradCAM(app.model, method="hirescam")(item.x[None], item.target(app.model)).normalized[0]
+            np.testing.assert_allclose(item.cam, expected)
+            assert app.query_one("#panel-gradcam").border_title == "HiResCAM"
     asyncio.run(run())
 
 

@@ -236,9 +236,10 @@ class MiniVGGApp(App):
     ]
 
     def __init__(self, model, image=None, out_dir="minivgg-output", samples=(), graphics="auto",
-                 shap_budget=DEFAULT_BUDGET, shap_regions=DEFAULT_REGIONS, shap_output="probability"):
+                 shap_budget=DEFAULT_BUDGET, shap_regions=DEFAULT_REGIONS, shap_output="probability", cam="gradcam"):
         super().__init__()
         self.model = model
+        self.cam = GradCAM(model, method=cam)      # holds no state of a call: shared by the workers
         self.start_image = Path(image) if image else None
         self.out_dir = Path(out_dir)
         self.samples = list(samples)
@@ -252,7 +253,7 @@ class MiniVGGApp(App):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="pictures"):
-            for key, title in (("image", "radiograph"), ("gradcam", "Grad-CAM"), ("shap", "SHAP")):
+            for key, title in (("image", "radiograph"), ("gradcam", self.cam.name), ("shap", "SHAP")):
                 with Vertical(classes="panel", id=f"panel-{key}") as panel:
                     panel.border_title = title
                     yield self.picture_class(None, id=f"pic-{key}", classes="picture")
@@ -385,7 +386,7 @@ class MiniVGGApp(App):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="gradcam")
     def gradcam(self, item):
-        result = GradCAM(self.model)(item.x[None], item.target(self.model))
+        result = self.cam(item.x[None], item.target(self.model))
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self.finish_gradcam, item, result.normalized[0], result.warnings)
 
@@ -452,7 +453,8 @@ class MiniVGGApp(App):
         try:
             written = save_explanation(prepare_output_dir(self.out_dir), item.path.stem, item.gray, name,
                                        float(probs[target]), cam=item.cam, shap=item.shap, title=item.path.name,
-                                       warning=f"Out of distribution: {NOT_TRAINED_ON_THIS}." if item.flagged else None)
+                                       warning=f"Out of distribution: {NOT_TRAINED_ON_THIS}." if item.flagged else None,
+                                       cam_name=self.cam.name)
         except (OutputError, OSError) as e:
             self.set_status(f"[b red]error:[/] {e}")
             self.notify(str(e), title="Cannot save", severity="error")
