@@ -13,7 +13,8 @@ that a busy neighbour slows both. Throughput is images per second; the ratio is 
 over the best single process (the target: at least 0.9).
 
 For ``docs/scaling.md`` it also measures, on one worker core: the cost per image of
-predict, Grad-CAM and Kernel-SHAP (default settings), and a worker's resident memory.
+predict, Grad-CAM and Kernel-SHAP (default settings), and the peak resident memory of
+the Dask workers (after all the rounds).
 """
 
 import argparse
@@ -47,6 +48,12 @@ def on_dask(client, files, chunk_size, batch_size):
     return len(files) / (time.perf_counter() - started)
 
 
+def _peak_rss_mb():
+    """This process's peak resident memory in MB (run inside each Dask worker)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker_costs(files):
     """Per-image seconds of predict, Grad-CAM and SHAP on one thread, and the process's peak RSS (MB)."""
     import resource
@@ -70,7 +77,7 @@ def worker_costs(files):
         shap(x)
     shap_s = (time.perf_counter() - started) / 2
     return {"predict_s_per_image": predict_s, "gradcam_s_per_image": gradcam_s, "shap_s_per_image": shap_s,
-            "worker_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "cost_process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main():
@@ -100,6 +107,7 @@ def main():
                         dask.append(on_dask(client, files, args.chunk_size, 16))
                 ratios.append(dask[-1] / max(local[b][-1] for b in args.batch_sizes))
             workers = len(client.scheduler_info()["workers"])
+            worker_rss = client.run(_peak_rss_mb)            # {worker address: MB}, after all the rounds
         finally:
             close()
         costs = worker_costs(files)
@@ -108,7 +116,7 @@ def main():
               "single_process_images_per_s": {str(b): statistics.median(v) for b, v in local.items()},
               "best_single_process_batch_size": best, "dask_images_per_s": statistics.median(dask),
               "throughput_ratio": statistics.median(ratios), "throughput_ratio_spread": [min(ratios), max(ratios)],
-              **costs}
+              "dask_worker_peak_rss_mb": max(worker_rss.values()), **costs}
     if args.json:
         print(json.dumps(result))
         return
@@ -120,7 +128,7 @@ def main():
           f"(rounds {min(ratios):.2f}-{max(ratios):.2f}; target >= 0.9)")
     print(f"one core: predict {costs['predict_s_per_image'] * 1000:.1f} ms/image, Grad-CAM "
           f"{costs['gradcam_s_per_image'] * 1000:.1f} ms/image, SHAP {costs['shap_s_per_image']:.2f} s/image; "
-          f"peak RSS {costs['worker_peak_rss_mb']:.0f} MB")
+          f"peak RSS of a Dask worker {result['dask_worker_peak_rss_mb']:.0f} MB")
 
 
 if __name__ == "__main__":
