@@ -6,6 +6,7 @@ everything else runs everywhere.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -113,22 +114,31 @@ def test_dask_connects_to_a_running_scheduler(distributed, archive, capsys):
 
 
 def test_a_killed_dask_run_resumes_without_losing_or_repeating_images(distributed, archive, tmp_path):
+    # 240 files (the archive's 24, ten times over, under distinct names), one per task: enough work that
+    # the kill lands in the middle of the run however fast the machine is.
+    many = tmp_path / "many"
+    for copy in range(10):
+        for path in archive.rglob("*.png"):
+            target = many / path.parent.name / f"{copy}_{path.parent.parent.name}_{path.name}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+    total = len(list(many.rglob("*.png")))
     results = tmp_path / "r.jsonl"
-    command = [sys.executable, "-m", "minivgg.cli", "predict", str(archive), "--dask", "--chunk-size", "2",
+    command = [sys.executable, "-m", "minivgg.cli", "predict", str(many), "--dask", "--chunk-size", "1",
                "--results", str(results), "--json"]
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while (not results.exists() or len(results.read_text().splitlines()) < 4) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.01)
     os.killpg(first.pid, signal.SIGKILL)                    # the client and its local cluster, at once
     first.wait()
     done_before = len(results.read_text().splitlines())
-    assert 4 <= done_before < 24, "the run was not cut in the middle"
+    assert 4 <= done_before < total, "the run was not cut in the middle"
     second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr
-    assert f"{done_before} of 24 images already done" in second.stderr
+    assert f"{done_before} of {total} images already done" in second.stderr
     lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert sorted(r["file"] for r in lines) == sorted(str(p) for p in archive.rglob("*.png"))
+    assert sorted(r["file"] for r in lines) == sorted(str(p) for p in many.rglob("*.png"))
 
 
 def test_dask_without_dask_installed_says_how_to_get_it(archive, capsys, monkeypatch):
