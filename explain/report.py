@@ -76,6 +76,8 @@ def explain_file(model, explainers, path, stem, out, method="both", target=None,
     record = {"file": str(path), "label": name, "probability": float(found.probs[cls]),
               "in_distribution": None if found.in_distribution is None else bool(found.in_distribution),
               "written": [str(w) for w in written], "notes": notes}
+    if cam_map is not None:
+        record["cam"] = {"method": cam.name, "layer": cam.layer}
     if shap_result is not None:
         record["shap"] = {"regions": shap_result.n_regions, "model_calls": shap_result.n_evaluations,
                           "exact": shap_result.exact, "largest_stderr": float(shap_result.max_stderr)}

@@ -221,15 +221,7 @@ def flip_kernel(w):
 def conv3x3_forward(x, w, b):
     """Same-padded 3x3 convolution, the fast path: Winograd or im2col (see the module docstring).
 
-    Parameters
-    ----------
-    x : ndarray, shape (N, C, H, W)
-    w : ndarray, shape (K, C, 3, 3)
-    b : ndarray, shape (K,)
-
-    Returns
-    -------
-    out : ndarray, shape (N, K, H, W)
+    Shapes as :func:`conv3x3_forward_naive`: x (N, C, H, W), w (K, C, 3, 3), b (K,) -> (N, K, H, W).
     """
     x = np.ascontiguousarray(x)
     if use_winograd(x):

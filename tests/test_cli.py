@@ -65,7 +65,10 @@ def test_explain_cam_option_writes_the_chosen_map(tmp_path, capsys):
     target = model.class_names.index("RA")
     for cam in ("gradcam", "hirescam"):
         out = tmp_path / cam
-        assert main(["explain", str(ra), "--out", str(out), "--method", "gradcam", "--cam", cam, "--save-raw"]) == 0
+        assert main(["explain", str(ra), "--out", str(out), "--method", "gradcam", "--cam", cam, "--save-raw",
+                     "--results", str(tmp_path / f"{cam}.jsonl")]) == 0
+        record = json.loads((tmp_path / f"{cam}.jsonl").read_text())
+        assert record["cam"] == {"method": GradCAM(model, method=cam).name, "layer": "features.14"}
         expected = GradCAM(model, method=cam)(x, target).normalized[0]
         np.testing.assert_allclose(np.load(out / f"{ra.stem}_gradcam.npy"), expected, atol=1e-6)
     with pytest.raises(SystemExit) as exit_info:
