@@ -43,7 +43,7 @@ Winograd when the input has at least :data:`WINOGRAD_MIN_CHANNELS` channels and 
 has at least :data:`WINOGRAD_MIN_POSITIONS` output positions, im2col otherwise. For a
 network's first layer (3 channels) Winograd's transforms cost more than they save; for a
 single 14x14 map, transforming all K x C kernels costs more than the products it saves.
-``dx`` is always computed as the forward convolution of ``dout`` with the flipped kernel.
+``dx`` is always computed as a convolution of ``dout`` with the flipped kernel.
 The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with numba.
 """
 
@@ -192,20 +192,42 @@ def conv3x3_forward_im2col(x, w, b):
 
 
 def conv3x3_weight_grad_im2col(dout, x):
-    """``dL/dw`` (K, C, 3, 3) via im2col: ``dW = sum over items of dout_item @ cols_item.T``."""
+    """``dL/dw`` (K, C, 3, 3) via im2col: ``dW = sum over images of dout_n @ cols_n.T``.
+
+    With at least as many images as threads, each thread sums the products of its own
+    images and the threads' sums are added at the end. With fewer (a single image), the
+    threads unroll each image together (a band of rows each) and then each computes the
+    rows ``dW[k0:k1]`` of its own output channels, so nothing needs adding up.
+    """
     N, C, H, W = x.shape
     K = dout.shape[1]
-    jobs = _row_jobs(N, H)
-    shares = split(len(jobs), get_threads())
+    threads = get_threads()
+    if N < threads:
+        dwmat = np.empty((K, C * 9), dtype=x.dtype)
+        bands, kernels = split(H, threads), split(K, threads)
+        cols = np.empty((C * 9, H * W), dtype=x.dtype)
+        for n in range(N):
+            parallel_for(len(bands), lambda i: im2col3x3(x[n], cols[:, bands[i][0] * W:bands[i][1] * W], *bands[i]))
+
+            def product(i, n=n):
+                k = slice(*kernels[i])
+                if n == 0:
+                    np.matmul(dout[n, k].reshape(-1, H * W), cols.T, out=dwmat[k])
+                else:
+                    dwmat[k] += dout[n, k].reshape(-1, H * W) @ cols.T
+            parallel_for(len(kernels), product)
+        return dwmat.reshape(K, C, 3, 3)
+    shares = split(N, threads)
 
     def run(share):
         # The unrolled input is rebuilt rather than kept from the forward pass: one cheap
         # memory pass instead of storing C*9 times the input for every layer.
-        dwmat = np.zeros((K, C * 9), dtype=x.dtype)
-        for n, i0, i1 in jobs[slice(*shares[share])]:
-            cols = np.empty((C * 9, (i1 - i0) * W), dtype=x.dtype)
-            im2col3x3(x[n], cols, i0, i1)
-            dwmat += np.matmul(dout[n].reshape(K, H * W)[:, i0 * W:i1 * W], cols.T)
+        dwmat = cols = None
+        for n in range(*shares[share]):
+            cols = np.empty((C * 9, H * W), dtype=x.dtype) if cols is None else cols
+            im2col3x3(x[n], cols, 0, H)
+            product = np.matmul(dout[n].reshape(K, H * W), cols.T)
+            dwmat = product if dwmat is None else np.add(dwmat, product, out=dwmat)
         return dwmat
     return sum(parallel_for(len(shares), run)).reshape(K, C, 3, 3)
 
@@ -213,9 +235,14 @@ def conv3x3_weight_grad_im2col(dout, x):
 def flip_kernel(w):
     """Weights of the convolution that maps ``dout`` to ``dx``.
 
-    ``w_flipped[c, k, dy, dx] = w[k, c, 2 - dy, 2 - dx]``, shape (C, K, 3, 3).
+    ``w_flipped[c, k, dy, dx] = w[k, c, 2 - dy, 2 - dx]``, shape (C, K, 3, 3). A strided
+    copy, so each thread copies its own share of the rows ``c``.
     """
-    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    flipped = np.empty((w.shape[1], w.shape[0], 3, 3), dtype=w.dtype)
+    rows = split(w.shape[1], get_threads())
+    parallel_for(len(rows), lambda r: np.copyto(flipped[slice(*rows[r])],
+                                                w[:, slice(*rows[r]), ::-1, ::-1].transpose(1, 0, 2, 3)))
+    return flipped
 
 
 def conv3x3_forward(x, w, b):
@@ -253,6 +280,15 @@ def conv3x3_backward(dout, x, w, need_dx=True):
         dw = winograd.conv3x3_weight_grad(dout, x)
     else:
         dw = conv3x3_weight_grad_im2col(dout, x)
-    # The input gradient of a convolution is a convolution (see the formulas above).
-    dx = conv3x3_forward(dout, flip_kernel(w), np.zeros(x.shape[1], dtype=x.dtype)) if need_dx else None
-    return dx, dw, dout.sum(axis=(0, 2, 3))
+    return (conv3x3_input_grad(dout, w) if need_dx else None), dw, dout.sum(axis=(0, 2, 3))
+
+
+def conv3x3_input_grad(dout, w):
+    """``dL/dx`` (N, C, H, W): the input gradient of a convolution is a convolution (see the formulas above).
+
+    ``dout`` (N, K, H, W) convolved with the flipped kernel (:func:`flip_kernel`), by
+    Winograd or im2col as the forward pass would choose for an input of ``dout``'s shape.
+    """
+    if use_winograd(dout):
+        return winograd.conv3x3_input_grad(dout, w)
+    return conv3x3_forward_im2col(dout, flip_kernel(w), np.zeros(w.shape[1], dtype=dout.dtype))

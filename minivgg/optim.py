@@ -31,15 +31,20 @@ from .threads import parallel_for, split
 PIECE = 1 << 20
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
     # One fused pass over the four arrays; in NumPy this is ~10 passes and temporaries.
-    step_size = lr / bias_correction1
-    sqrt_bc2 = math.sqrt(bias_correction2)
+    # Two details make it 4x faster, as fast as memory allows (22M float32 parameters,
+    # measured): the arithmetic is done in the parameters' dtype, as PyTorch does (Python
+    # floats would make it float64), and error_model="numpy" lets a division by zero give
+    # inf instead of raising, without which the loop cannot be vectorised.
+    t = p.dtype.type
+    step_size, sqrt_bc2 = t(lr / bias_correction1), t(math.sqrt(bias_correction2))
+    beta1, beta2, eps, weight_decay, one = t(beta1), t(beta2), t(eps), t(weight_decay), t(1)
     for i in range(p.size):
         gi = g[i] + weight_decay * p[i]
-        m[i] = beta1 * m[i] + (1 - beta1) * gi
-        v[i] = beta2 * v[i] + (1 - beta2) * gi * gi
+        m[i] = beta1 * m[i] + (one - beta1) * gi
+        v[i] = beta2 * v[i] + (one - beta2) * gi * gi
         p[i] -= step_size * m[i] / (math.sqrt(v[i]) / sqrt_bc2 + eps)
 
 

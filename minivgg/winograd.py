@@ -182,18 +182,22 @@ def _g_times(v0, v1, v2):
 
 
 @numba.njit(cache=True, nogil=True)
-def _filter_transform(taps, u):
-    """``u[4a + b, p] = (G g G^T)[a, b]`` where ``g[i, j] = taps[3i + j, p]``, for every filter p."""
-    for p in range(taps.shape[1]):
-        # G g, column by column: rows r0..r3 of the 4x3 product.
-        r00, r10, r20, r30 = _g_times(taps[0, p], taps[3, p], taps[6, p])
-        r01, r11, r21, r31 = _g_times(taps[1, p], taps[4, p], taps[7, p])
-        r02, r12, r22, r32 = _g_times(taps[2, p], taps[5, p], taps[8, p])
-        # (G g) G^T, row by row.
-        u[0, p], u[1, p], u[2, p], u[3, p] = _g_times(r00, r01, r02)
-        u[4, p], u[5, p], u[6, p], u[7, p] = _g_times(r10, r11, r12)
-        u[8, p], u[9, p], u[10, p], u[11, p] = _g_times(r20, r21, r22)
-        u[12, p], u[13, p], u[14, p], u[15, p] = _g_times(r30, r31, r32)
+def _filter_transform(w, u, k0, k1):
+    """``u[4a + b, k, c] = (G g G^T)[a, b]`` with ``g = w[k, c]`` (3x3), for k in k0..k1-1 and every c.
+
+    ``w`` (K, C, 3, 3) and ``u`` (16, K, C) may be strided views (see :func:`filter_transform`).
+    """
+    for k in range(k0, k1):
+        for c in range(w.shape[1]):
+            # G g, column by column: rows r0..r3 of the 4x3 product.
+            r00, r10, r20, r30 = _g_times(w[k, c, 0, 0], w[k, c, 1, 0], w[k, c, 2, 0])
+            r01, r11, r21, r31 = _g_times(w[k, c, 0, 1], w[k, c, 1, 1], w[k, c, 2, 1])
+            r02, r12, r22, r32 = _g_times(w[k, c, 0, 2], w[k, c, 1, 2], w[k, c, 2, 2])
+            # (G g) G^T, row by row.
+            u[0, k, c], u[1, k, c], u[2, k, c], u[3, k, c] = _g_times(r00, r01, r02)
+            u[4, k, c], u[5, k, c], u[6, k, c], u[7, k, c] = _g_times(r10, r11, r12)
+            u[8, k, c], u[9, k, c], u[10, k, c], u[11, k, c] = _g_times(r20, r21, r22)
+            u[12, k, c], u[13, k, c], u[14, k, c], u[15, k, c] = _g_times(r30, r31, r32)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -217,13 +221,22 @@ def _weight_output_transform(m, dw):
         dw[p, 6], dw[p, 7], dw[p, 8] = _gt_times(r20, r21, r22, r23)
 
 
-def filter_transform(w):
-    """``U[4a + b] = (G w G^T)[a, b]`` for every (k, c): (K, C, 3, 3) -> (16, K, C)."""
-    K, C = w.shape[:2]
-    taps = _planes(9, 1, K * C, w.dtype)[:, 0]               # (9, K*C): each tap a contiguous plane
-    taps[...] = w.reshape(K * C, 9).T
-    u = _planes(16, K, C, w.dtype)
-    _filter_transform(taps, u.reshape(16, K * C))
+def filter_transform(w, flip=False):
+    """``U[4a + b] = (G w G^T)[a, b]`` for every (k, c): (K, C, 3, 3) -> (16, K, C).
+
+    With ``flip``, the transform of the kernel that maps ``dout`` to ``dx`` (see
+    :mod:`minivgg.conv`): every 3x3 kernel rotated by 180 degrees, in/out channels
+    swapped, so (K, C, 3, 3) -> (16, C, K). The rotation and the swap are strided views
+    of ``w``; no flipped copy of the weights is made.
+    """
+    if flip:
+        w = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
+    rows, cols = w.shape[:2]
+    u = _planes(16, rows, cols, w.dtype)
+    # Each thread writes its own rows of every plane, reading the weights it needs
+    # (strided when flipped: reading scattered values is cheaper than writing them).
+    shares = split(rows, get_threads())
+    parallel_for(len(shares), lambda s: _filter_transform(w, u, *shares[s]))
     return u
 
 
@@ -253,15 +266,26 @@ def _jobs(n_images, tile_rows, tiles_per_image):
 def conv3x3_forward(x, w, b):
     """Same-padded 3x3 convolution, (N, C, H, W) -> (N, K, H, W), by F(2x2, 3x3).
 
-    Equal to :func:`minivgg.conv.conv3x3_forward_naive` up to float round-off. Work items
-    (see :func:`_jobs`) run on :mod:`minivgg.threads`' pool.
+    Equal to :func:`minivgg.conv.conv3x3_forward_naive` up to float round-off.
+    """
+    return _convolve(x, filter_transform(w), b)
+
+
+def conv3x3_input_grad(dout, w):
+    """``dL/dx`` (N, C, H, W) of a same-padded 3x3 convolution: ``dout`` convolved with the flipped kernel."""
+    return _convolve(dout, filter_transform(w, flip=True), np.zeros(w.shape[1], dtype=dout.dtype))
+
+
+def _convolve(x, u, b):
+    """``A^T [U @ (B^T d B)] A + b`` for every tile of ``x`` (N, C, H, W), with ``u`` (16, K, C) from :func:`filter_transform`.
+
+    Work items (see :func:`_jobs`) run on :mod:`minivgg.threads`' pool.
     """
     N, C, H, W = x.shape
-    K = w.shape[0]
+    K = u.shape[1]
     xe = _even(x)
     He, We = xe.shape[2:]
     th, tw = He // 2, We // 2
-    u = filter_transform(w)
     out = np.empty((N, K, He, We), dtype=x.dtype)
     jobs = _jobs(N, th, th * tw)
 
@@ -280,36 +304,67 @@ def conv3x3_forward(x, w, b):
 def conv3x3_weight_grad(dout, x):
     """``dL/dw`` (K, C, 3, 3) of a same-padded 3x3 convolution, by F(3x3, 2x2), summed over the batch.
 
-    Each thread sums the products of its own share of the work items; the shares are
-    added at the end.
+    The sum over tiles, ``M = sum of (A dout A^T) * (B^T d B)``, is shared out in one of two ways:
+
+    * a batch with at least as many images as threads: each thread sums the products of
+      its own images into its own ``M``, and the threads' ``M`` are added at the end;
+    * fewer images (a single one): all tiles are transformed first (each thread some of
+      the channels), then each thread computes the rows ``M[:, k0:k1]`` of its own output
+      channels from all tiles, so nothing needs adding up.
+
+    The last step, ``dW[k, c] = G^T M[k, c] G``, is again shared by output channels.
     """
     N, C = x.shape[:2]
     K = dout.shape[1]
     xe, de = _even(x), _even(dout)
     He, We = xe.shape[2:]
     th, tw = He // 2, We // 2
-    jobs = _jobs(N, th, th * tw)
-    shares = split(len(jobs), get_threads())
+    threads = get_threads()
+    if N >= threads:
+        jobs = _jobs(N, th, th * tw)
+        shares = split(len(jobs), threads)
 
-    def run(share):
-        m = part = None
-        for n0, n1, ty0, ty1 in jobs[slice(*shares[share])]:
-            cols = (n1 - n0) * (ty1 - ty0) * tw
-            v = _planes(16, C, cols, x.dtype)
-            u = _planes(16, K, cols, x.dtype)
-            input_transform(xe[n0:n1], v, ty0, ty1)
-            gradient_transform(de[n0:n1], u, ty0, ty1)
-            if m is None:
-                m = np.matmul(u, v.transpose(0, 2, 1), out=_planes(16, K, C, x.dtype))
-                continue
-            if part is None:
-                part = _planes(16, K, C, x.dtype)
-            m += np.matmul(u, v.transpose(0, 2, 1), out=part)
-        return m
-    parts = parallel_for(len(shares), run)
-    m = parts[0]
-    for p in parts[1:]:
-        m += p
-    dw = np.empty((K * C, 9), dtype=x.dtype)
-    _weight_output_transform(m.reshape(16, K * C), dw)          # dW[k, c] = G^T M G
+        def run(share):
+            m = part = None
+            for n0, n1, ty0, ty1 in jobs[slice(*shares[share])]:
+                cols = (n1 - n0) * (ty1 - ty0) * tw
+                v = _planes(16, C, cols, x.dtype)
+                u = _planes(16, K, cols, x.dtype)
+                input_transform(xe[n0:n1], v, ty0, ty1)
+                gradient_transform(de[n0:n1], u, ty0, ty1)
+                if m is None:
+                    m = np.matmul(u, v.transpose(0, 2, 1), out=_planes(16, K, C, x.dtype))
+                    continue
+                if part is None:
+                    part = _planes(16, K, C, x.dtype)
+                m += np.matmul(u, v.transpose(0, 2, 1), out=part)
+            return m
+        parts = parallel_for(len(shares), run)
+    else:
+        cols = N * th * tw
+        v, u = _planes(16, C, cols, x.dtype), _planes(16, K, cols, x.dtype)
+        channels, kernels = split(C, threads), split(K, threads)
+
+        def transform(i):
+            if i < len(channels):
+                c0, c1 = channels[i]
+                input_transform(xe[:, c0:c1], v[:, c0:c1], 0, th)
+            if i < len(kernels):
+                k0, k1 = kernels[i]
+                gradient_transform(de[:, k0:k1], u[:, k0:k1], 0, th)
+        parallel_for(threads, transform)
+        m = _planes(16, K, C, x.dtype)
+        parallel_for(len(kernels), lambda i: np.matmul(u[:, slice(*kernels[i])], v.transpose(0, 2, 1),
+                                                       out=m[:, slice(*kernels[i])]))
+        parts = [m]
+    dw = np.empty((K, C * 9), dtype=x.dtype)
+    kernels = split(K, threads)
+
+    def finish(i):
+        k = slice(*kernels[i])
+        m = parts[0][:, k]
+        for part in parts[1:]:
+            m += part[:, k]
+        _weight_output_transform(m.reshape(16, -1), dw[k].reshape(-1, 9))   # dW[k, c] = G^T M G
+    parallel_for(len(kernels), finish)
     return dw.reshape(K, C, 3, 3)

@@ -20,6 +20,15 @@ def rng():
 
 
 @pytest.fixture
+def restore_threads():
+    """Lets a test call minivgg.threads.set_threads; the thread count before it is put back afterwards."""
+    from minivgg import threads
+    before = threads.get_threads()
+    yield
+    threads.set_threads(before)
+
+
+@pytest.fixture
 def tiny64():
     """A float64 VGG8 small enough for finite differences over every layer."""
     return VGG8(**TINY, dtype=np.float64, seed=3)

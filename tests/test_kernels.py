@@ -73,22 +73,30 @@ def test_relu_fast_matches_naive(rng, dtype):
     assert activation.relu_backward(dout, out)[0, 0, 0, 0] == 0     # derivative at 0 is 0
 
 
+@pytest.mark.parametrize("batch", [1, 5])                  # one image: dw is an outer product (its own code)
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
-def test_dense_fast_matches_naive(rng, dtype, tol):
-    x = rng.standard_normal((5, 37)).astype(dtype)
+def test_dense_fast_matches_naive(rng, dtype, tol, batch):
+    x = rng.standard_normal((batch, 37)).astype(dtype)
     w = rng.standard_normal((11, 37)).astype(dtype)
     b = rng.standard_normal(11).astype(dtype)
     np.testing.assert_allclose(dense.dense_forward(x, w, b), dense.dense_forward_naive(x, w, b), rtol=tol, atol=tol)
-    dout = rng.standard_normal((5, 11)).astype(dtype)
+    dout = rng.standard_normal((batch, 11)).astype(dtype)
     for fast, naive in zip(dense.dense_backward(dout, x, w), dense.dense_backward_naive(dout, x, w)):
         np.testing.assert_allclose(fast, naive, rtol=tol, atol=tol * 10)
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("shape", [(1, 1, 2, 2), (2, 3, 6, 8), (3, 9, 5, 7), (2, 16, 14, 14), (1, 2, 1, 1)])
-def test_winograd_and_im2col_match_naive(rng, shape, dtype, tol):
-    """Both fast formulations, called directly (whatever the dispatch picks), odd sizes included."""
+def test_winograd_and_im2col_match_naive(rng, shape, dtype, tol, threads, restore_threads):
+    """Both fast formulations, called directly (whatever the dispatch picks), odd sizes included.
+
+    1-3 threads: batches with fewer images than threads share the work by output
+    channels, the others by images (see winograd.conv3x3_weight_grad); both are checked.
+    """
+    from minivgg import threads as pool
     from minivgg import winograd
+    pool.set_threads(threads)
     N, C, H, W = shape
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.standard_normal((5, C, 3, 3)).astype(dtype)
@@ -103,15 +111,27 @@ def test_winograd_and_im2col_match_naive(rng, shape, dtype, tol):
     for dw in (winograd.conv3x3_weight_grad(dout, x), conv.conv3x3_weight_grad_im2col(dout, x)):
         assert dw.dtype == dtype
         np.testing.assert_allclose(dw, dw_ref, rtol=tol, atol=tol * np.abs(dw_ref).max())
+    dx_ref, _, _ = conv.conv3x3_backward_naive(dout, x, w)
+    dx = winograd.conv3x3_input_grad(dout, w)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    np.testing.assert_allclose(dx, dx_ref, rtol=tol, atol=tol * np.abs(dx_ref).max())
 
 
-def test_winograd_filter_transform_is_g_w_gt(rng):
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_winograd_filter_transform_is_g_w_gt(rng, threads, restore_threads):
+    from minivgg import threads as pool
     from minivgg import winograd
+    pool.set_threads(threads)
     w = rng.standard_normal((3, 4, 3, 3))
-    u = winograd.filter_transform(w)
+    u, u_flipped = winograd.filter_transform(w), winograd.filter_transform(w, flip=True)
+    assert u.shape == (16, 3, 4) and u_flipped.shape == (16, 4, 3)
     for k in range(3):
         for c in range(4):
             np.testing.assert_allclose(u[:, k, c].reshape(4, 4), winograd.G @ w[k, c] @ winograd.G.T, atol=1e-14)
+            rotated = w[k, c, ::-1, ::-1]                      # the kernel of dx: rotated, channels swapped
+            np.testing.assert_allclose(u_flipped[:, c, k].reshape(4, 4), winograd.G @ rotated @ winograd.G.T,
+                                       atol=1e-14)
+    np.testing.assert_array_equal(conv.flip_kernel(w), w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -47,6 +47,23 @@ def test_adam_matches_the_documented_update(rng, settings):
     assert opt.t == len(grads)
 
 
+def test_adam_in_float32_computes_in_float32(rng):
+    """float32 parameters are updated in float32 arithmetic (as PyTorch does): within float32 round-off
+    of the float64 update, and not equal to it rounded (which float64 arithmetic would give)."""
+    settings = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2)
+    theta0 = rng.standard_normal(4096)
+    grads = [rng.standard_normal(4096) for _ in range(4)]
+    params = {"w": theta0.astype(np.float32)}
+    opt = Adam(params, **settings)
+    for g in grads:
+        opt.step({"w": g.astype(np.float32)})
+    assert params["w"].dtype == np.float32 and opt.m["w"].dtype == np.float32
+    reference = documented_adam(theta0.astype(np.float32).astype(np.float64),
+                                [g.astype(np.float32).astype(np.float64) for g in grads], **settings)
+    np.testing.assert_allclose(params["w"], reference, rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(params["w"], reference.astype(np.float32))
+
+
 @pytest.mark.parametrize("settings", [dict(lr=1e-2, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
                                       dict(lr=1e-2, momentum=0.9, dampening=0.1, weight_decay=1e-3, nesterov=False),
                                       dict(lr=5e-3, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=True)])

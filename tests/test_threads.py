@@ -9,13 +9,6 @@ from minivgg import VGG8, Adam, Tape, softmax_cross_entropy
 from minivgg import threads
 
 
-@pytest.fixture
-def restore_threads():
-    before = threads.get_threads()
-    yield
-    threads.set_threads(before)
-
-
 def test_parallel_for_keeps_order_and_uses_the_pool(restore_threads):
     threads.set_threads(2)
     names = []
