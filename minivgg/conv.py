@@ -28,13 +28,16 @@ each other:
 
 * ``conv3x3_forward_naive`` / ``conv3x3_backward_naive``: the formulas above written
   with nine shifted windows and ``np.einsum``. Read these first.
-* ``conv3x3_forward_im2col`` / ``conv3x3_weight_grad_im2col``: each image is unrolled by
-  ``im2col3x3`` into a matrix ``cols`` of shape (C*9, H*W), one column per output pixel
-  holding its 3x3xC neighbourhood, so that the convolution becomes one matrix product
-  that BLAS runs near the machine's peak::
+* ``conv3x3_forward_im2col`` / ``conv3x3_weight_grad_im2col`` / ``conv3x3_input_grad_im2col``:
+  each image is unrolled by ``im2col3x3`` into a matrix ``cols`` of shape (C*9, H*W), one
+  column per output pixel holding its 3x3xC neighbourhood, so that the convolution
+  becomes one matrix product that BLAS runs near the machine's peak::
 
       out_n  = W @ cols_n          W = w.reshape(K, C*9)      (K, H*W)
       dW    += dout_n @ cols_n.T                              (K, C*9)
+      dx_n   = col2im(W.T @ dout_n)                           (C, H, W)
+
+  where ``col2im3x3``, the transpose of ``im2col3x3``, adds each entry back to its pixel.
 
 * :mod:`minivgg.winograd`: the same products with 2.25 times fewer multiplications.
 
@@ -43,7 +46,7 @@ Winograd when the input has at least :data:`WINOGRAD_MIN_CHANNELS` channels and 
 has at least :data:`WINOGRAD_MIN_POSITIONS` output positions, im2col otherwise. For a
 network's first layer (3 channels) Winograd's transforms cost more than they save; for a
 single 14x14 map, transforming all K x C kernels costs more than the products it saves.
-``dx`` is always computed as a convolution of ``dout`` with the flipped kernel.
+``dx`` is computed like a forward pass on ``dout``: Winograd with the flipped kernel, or col2im.
 The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with numba.
 """
 
@@ -144,21 +147,48 @@ def im2col3x3(x, cols, i0, i1):
         c = r // 9
         dy = (r % 9) // 3 - 1
         dx = r % 3 - 1
-        row = cols[r]
+        j0, j1 = max(0, -dx), min(W, W - dx)     # the output columns whose source column is inside x
         for i in range(i0, i1):
             src = i + dy            # source row in x; outside [0, H) it is padding
             at = (i - i0) * W
-            # Whole-row slice copies (not element loops) let LLVM emit vector moves.
+            # Plain element loops, not slices: a slice costs a view object, which for a
+            # 14x14 map is more than the copy (measured: 2x slower).
             if src < 0 or src >= H:
-                row[at:at + W] = 0
-            elif dx == 0:
-                row[at:at + W] = x[c, src, :]
-            elif dx < 0:
-                row[at] = 0
-                row[at + 1:at + W] = x[c, src, :W - 1]
-            else:
-                row[at:at + W - 1] = x[c, src, 1:]
-                row[at + W - 1] = 0
+                for j in range(W):
+                    cols[r, at + j] = 0
+                continue
+            for j in range(j0):
+                cols[r, at + j] = 0
+            for j in range(j0, j1):
+                cols[r, at + j] = x[c, src, j + dx]
+            for j in range(j1, W):
+                cols[r, at + j] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def col2im3x3(dcols, dx):
+    """The transpose of :func:`im2col3x3` (all rows): add every entry of ``dcols`` back to the pixel it was copied from.
+
+    ``dx[c, i + dy - 1, j + dx - 1] += dcols[c*9 + dy*3 + dx, i*W + j]`` for every entry
+    whose pixel lies inside the image (the rest came from the zero padding).
+
+    Parameters
+    ----------
+    dcols : ndarray, shape (C*9, H*W)
+    dx : ndarray, shape (C, H, W)
+        Output, overwritten.
+    """
+    C, H, W = dx.shape
+    dx[...] = 0
+    for r in range(C * 9):
+        c = r // 9
+        dy = (r % 9) // 3 - 1
+        dxx = r % 3 - 1
+        j0, j1 = max(0, -dxx), min(W, W - dxx)
+        for i in range(max(0, -dy), min(H, H - dy)):
+            at = i * W
+            for j in range(j0, j1):
+                dx[c, i + dy, j + dxx] += dcols[r, at + j]
 
 
 def _row_jobs(n_images, rows):
@@ -232,19 +262,6 @@ def conv3x3_weight_grad_im2col(dout, x):
     return sum(parallel_for(len(shares), run)).reshape(K, C, 3, 3)
 
 
-def flip_kernel(w):
-    """Weights of the convolution that maps ``dout`` to ``dx``.
-
-    ``w_flipped[c, k, dy, dx] = w[k, c, 2 - dy, 2 - dx]``, shape (C, K, 3, 3). A strided
-    copy, so each thread copies its own share of the rows ``c``.
-    """
-    flipped = np.empty((w.shape[1], w.shape[0], 3, 3), dtype=w.dtype)
-    rows = split(w.shape[1], get_threads())
-    parallel_for(len(rows), lambda r: np.copyto(flipped[slice(*rows[r])],
-                                                w[:, slice(*rows[r]), ::-1, ::-1].transpose(1, 0, 2, 3)))
-    return flipped
-
-
 def conv3x3_forward(x, w, b):
     """Same-padded 3x3 convolution, the fast path: Winograd or im2col (see the module docstring).
 
@@ -286,9 +303,32 @@ def conv3x3_backward(dout, x, w, need_dx=True):
 def conv3x3_input_grad(dout, w):
     """``dL/dx`` (N, C, H, W): the input gradient of a convolution is a convolution (see the formulas above).
 
-    ``dout`` (N, K, H, W) convolved with the flipped kernel (:func:`flip_kernel`), by
-    Winograd or im2col as the forward pass would choose for an input of ``dout``'s shape.
+    ``dout`` (N, K, H, W) convolved with the flipped kernel, by Winograd or im2col as the
+    forward pass would choose for an input of ``dout``'s shape.
     """
     if use_winograd(dout):
         return winograd.conv3x3_input_grad(dout, w)
-    return conv3x3_forward_im2col(dout, flip_kernel(w), np.zeros(w.shape[1], dtype=dout.dtype))
+    return conv3x3_input_grad_im2col(dout, w)
+
+
+def conv3x3_input_grad_im2col(dout, w):
+    """``dL/dx`` via the transpose of im2col: ``dx_n = col2im(W.T @ dout_n)``.
+
+    ``W.T @ dout_n`` (C*9, H*W) is the gradient of the unrolled matrix ``cols_n``, and each
+    of its entries goes back to the pixel ``im2col3x3`` copied it from. (Nothing flips the
+    kernel: ``W.T`` is a transposed view.) Each thread computes the rows of its own input
+    channels, ``W[:, c0*9:c1*9].T @ dout_n``, and writes ``dx[:, c0:c1]``.
+    """
+    dout = np.ascontiguousarray(dout)
+    N, K, H, W = dout.shape
+    C = w.shape[1]
+    wmat = np.ascontiguousarray(w).reshape(K, C * 9)
+    dx = np.empty((N, C, H, W), dtype=dout.dtype)
+    channels = split(C, get_threads())
+
+    def run(g):
+        c0, c1 = channels[g]
+        for n in range(N):
+            col2im3x3(wmat[:, c0 * 9:c1 * 9].T @ dout[n].reshape(K, H * W), dx[n, c0:c1])
+    parallel_for(len(channels), run)
+    return dx
