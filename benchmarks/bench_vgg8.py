@@ -23,6 +23,7 @@ torch_train_ms_per_img, torch_peak_rss_mb (medians over rounds; RSS is each work
 peak), infer_ratio, train_ratio, rss_ratio (minivgg / PyTorch: below 1 means minivgg is
 faster or smaller; the time ratios are medians of per-round ratios), rounds,
 infer_ratio_spread and train_ratio_spread ([min, max] of the per-round ratios),
+per_round_ms_per_img (every round's time, per framework and operation),
 OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE (as found in the environment), threads, and
 ``layers``: per-layer forward/backward milliseconds per image for minivgg.
 """
@@ -189,7 +190,8 @@ def measure(args):
               "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
               "infer_ms_per_img": _median(times[("minivgg", "infer")]),
               "train_ms_per_img": _median(times[("minivgg", "train")]),
-              "peak_rss_mb": ours.ask("rss")["peak_rss_mb"], "layers": ours.ask("layers")["layers"]}
+              "peak_rss_mb": ours.ask("rss")["peak_rss_mb"], "layers": ours.ask("layers")["layers"],
+              "per_round_ms_per_img": {f"{kind}_{op}": [round(t, 2) for t in ts] for (kind, op), ts in times.items() if ts}}
     if theirs is not None:
         result.update(torch_infer_ms_per_img=_median(times[("torch", "infer")]),
                       torch_train_ms_per_img=_median(times[("torch", "train")]),

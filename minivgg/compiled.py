@@ -12,13 +12,20 @@ FIRST_COMPILE_SECONDS = 10          # cold predict on a 2-core machine; see the 
 
 
 def kernels(training=False):
-    """The numba-compiled functions a forward pass uses (and, with ``training``, every one)."""
-    from . import activation, conv, optim, pool, winograd
+    """The numba-compiled functions every forward pass uses (and, with ``training``, every training step).
+
+    Kernels that only some shapes need (e.g. ``col2im3x3``, for small maps) are compiled
+    when first met, without a message: they take a second or two.
+    """
+    from . import activation, conv, denormals, optim, pool, winograd
+    forward = [conv.im2col3x3, winograd.input_transform, winograd.output_transform, winograd._filter_transform,
+               activation._relu_forward_flat, pool._maxpool_forward_planes]
+    if denormals.X86:
+        forward += [denormals.get_mxcsr, denormals.set_mxcsr]
     if not training:
-        return [conv.im2col3x3, winograd.input_transform, winograd.output_transform, winograd._filter_transform,
-                activation._relu_forward_flat, pool._maxpool_forward_planes]
-    return [value for module in (activation, conv, optim, pool, winograd) for value in vars(module).values()
-            if getattr(value, "_cache", None) is not None and hasattr(value, "py_func")]
+        return forward
+    return forward + [activation._relu_backward_flat_inplace, pool._maxpool_backward_planes,
+                      winograd.gradient_transform, winograd._weight_output_transform, optim._adam_update]
 
 
 def cache_is_cold(training=False):

@@ -17,6 +17,7 @@ equivalent PyTorch model and weights move both ways.
 
 import numpy as np
 
+from . import denormals
 from .layers import Conv3x3, Dense, Dropout, Flatten, MaxPool2x2, ReLU
 from .loss import softmax
 from .preprocess import preprocessing_settings
@@ -218,7 +219,8 @@ class VGG8:
                 self[sorted(unknown)[0]]                    # KeyError naming the valid layers
         # An overflowing model gives non-finite logits, which callers check and report by
         # name (minivgg.predict.check_finite_output): no warning per kernel on the way.
-        with np.errstate(over="ignore", invalid="ignore"):
+        # Subnormal floats are flushed to zero meanwhile (see minivgg.denormals).
+        with np.errstate(over="ignore", invalid="ignore"), denormals.flushed():
             for i, (name, layer) in enumerate(self.layers):
                 x, cache = layer.forward(x, train=train, rng=rng)
                 if tape is not None:
@@ -255,8 +257,11 @@ class VGG8:
         if len(tape.caches) != len(self.layers):
             raise ValueError("backward needs the tape of a complete forward pass of this model, used once: "
                              "tape = Tape(); model.forward(x, tape=tape); model.backward(dlogits, tape)")
+        with denormals.flushed():           # a confident model's gradients are subnormal (minivgg.denormals)
+            return self._backward(np.asarray(dlogits, dtype=self.dtype), tape, need_input_grad, stop_at)
+
+    def _backward(self, grad, tape, need_input_grad, stop_at):
         grads = {}
-        grad = np.asarray(dlogits, dtype=self.dtype)
         first = self.layers[0][0]
         for name, layer in reversed(self.layers):
             if name in tape.watch:

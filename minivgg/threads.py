@@ -18,6 +18,9 @@ multiplying threads.
 :func:`set_threads` is called by the command line (``--threads``) and may be called by
 any program; until then the pool uses every core this process may run on
 (``os.sched_getaffinity``).
+
+Every thread that computes for minivgg flushes subnormal floats to zero while it does
+(:mod:`minivgg.denormals`): the pool's threads for good, a caller's thread during the call.
 """
 
 import os
@@ -25,6 +28,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from threadpoolctl import threadpool_limits
+
+from . import denormals
 
 _lock = threading.Lock()
 _pool = None              # ThreadPoolExecutor, created on first use
@@ -74,6 +79,7 @@ def _load_blas():
 
 def _start_pool_thread():
     _in_pool.active = True
+    denormals.flush_in_this_thread()
     # As in VGG8.forward: an overflowing model gives non-finite outputs, which callers
     # report by name (minivgg.predict.check_finite_output), not a warning per kernel.
     # (NumPy's error state belongs to each thread.)
@@ -115,7 +121,8 @@ def parallel_for(n_items, fn):
     in any item is raised here once every item has finished.
     """
     if get_threads() == 1 or n_items <= 1 or getattr(_in_pool, "active", False):
-        return [fn(i) for i in range(n_items)]
+        with denormals.flushed():
+            return [fn(i) for i in range(n_items)]
     pool = _get_pool()
     futures = [pool.submit(fn, i) for i in range(n_items)]
     return [f.result() for f in futures]

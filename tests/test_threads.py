@@ -81,3 +81,16 @@ def test_submit_reads_ahead_on_the_pool_or_at_once_with_one_thread(restore_threa
     failed = threads.submit(lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         failed.result()
+
+
+def test_a_training_step_leaves_no_kernel_cold(restore_threads):
+    """After one training step every kernel the CLI's "compiling kernels" message counts is cached on disk."""
+    from minivgg import compiled
+    threads.set_threads(2)
+    model = VGG8(channels=(8, 16, 16, 16, 32, 32, 32, 32), hidden=16, image_size=64, seed=1)
+    tape = Tape()
+    logits = model.forward(np.zeros((2, 3, 64, 64), np.float32), train=True, tape=tape, rng=np.random.default_rng(0))
+    _, d = softmax_cross_entropy(logits, np.array([0, 1]))
+    Adam(model.parameters()).step(model.backward(d, tape, need_input_grad=False)[1])
+    assert not compiled.cache_is_cold(training=True)
+    assert not compiled.cache_is_cold(training=False)
