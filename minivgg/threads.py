@@ -23,6 +23,7 @@ Every thread that computes for minivgg flushes subnormal floats to zero while it
 (:mod:`minivgg.denormals`): the pool's threads for good, a caller's thread during the call.
 """
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ _pool = None              # ThreadPoolExecutor, created on first use
 _count = None             # threads in the pool
 _blas_limited = None      # threadpoolctl's handle, kept so the limit stays in force
 _in_pool = threading.local()
+_caller_slot = threading.Lock()   # held by the one outside thread computing in parallel_for
 
 
 def available_cores():
@@ -108,24 +110,62 @@ def _get_pool():
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=_count, thread_name_prefix="minivgg",
+            # One thread fewer than _count: the caller of parallel_for computes too.
+            _pool = ThreadPoolExecutor(max_workers=max(1, _count - 1), thread_name_prefix="minivgg",
                                        initializer=_start_pool_thread)
         return _pool
 
 
 def parallel_for(n_items, fn):
-    """Call ``fn(i)`` for every i in range(n_items), on the pool's threads; returns the results in order.
+    """Call ``fn(i)`` for every i in range(n_items), sharing the items among threads; returns the results in order.
 
-    Items run serially when there is one thread or one item, and when called from one of
-    the pool's own threads (nested parallelism would only wait on itself). An exception
-    in any item is raised here once every item has finished.
+    The calling thread computes too: it and the pool's threads take the next item from a
+    shared counter until none is left (so a thread slowed down by another process simply
+    takes fewer items), and it never sleeps while there is work, which at one image per
+    call saves a thread wake-up per layer. Only one outside thread at a time joins in
+    this way (the *caller slot*); the pool has one thread fewer than :func:`get_threads`,
+    so at most that many threads compute however many threads call (a terminal app's
+    workers, reading ahead). A caller that finds the slot taken hands all its items to
+    the pool and waits.
+
+    Items run serially when there is one thread or one item, and when called from inside
+    an item (nested parallelism would only wait on itself). An exception in an item is
+    raised here once every item has finished (the first item's, if several fail).
     """
     if get_threads() == 1 or n_items <= 1 or getattr(_in_pool, "active", False):
         with denormals.flushed():
             return [fn(i) for i in range(n_items)]
+    results, errors = [None] * n_items, []
+    next_item, finished = itertools.count(), itertools.count(1)
+    all_done = threading.Event()
+
+    def take_items():
+        for i in iter(lambda: next(next_item), None):      # itertools.count is thread-safe
+            if i >= n_items:
+                return
+            try:
+                results[i] = fn(i)
+            except Exception as e:              # noqa: BLE001 - raised below, once all items are done
+                errors.append((i, e))
+            if next(finished) == n_items:
+                all_done.set()
+    joins = _caller_slot.acquire(blocking=False)
     pool = _get_pool()
-    futures = [pool.submit(fn, i) for i in range(n_items)]
-    return [f.result() for f in futures]
+    for _ in range(min(n_items, get_threads()) - joins):
+        # Not waited for: a helper that starts after the items are gone just returns.
+        pool.submit(take_items)
+    if joins:
+        _in_pool.active = True                  # nested calls in this thread now run serially
+        try:
+            with denormals.flushed():
+                take_items()
+        finally:
+            _in_pool.active = False
+            _caller_slot.release()
+    all_done.wait()
+    if errors:
+        raise min(errors, key=lambda e: e[0])[1]
+    return results
 
 
 def split(n, parts):

@@ -1,6 +1,7 @@
 """The thread pool: results in order, errors surfaced, no nested waiting, the same numbers with 1 or more threads."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -9,18 +10,46 @@ from minivgg import VGG8, Adam, Tape, softmax_cross_entropy
 from minivgg import threads
 
 
-def test_parallel_for_keeps_order_and_uses_the_pool(restore_threads):
+def test_parallel_for_keeps_order_and_shares_items_with_the_pool(restore_threads):
     threads.set_threads(2)
     names = []
 
     def item(i):
         names.append(threading.current_thread().name)
+        time.sleep(0.01)                      # long enough for the pool's thread to wake and take some
         return i * i
     assert threads.parallel_for(7, item) == [i * i for i in range(7)]
-    assert all(n.startswith("minivgg") for n in names)
+    me = threading.current_thread().name
+    assert me in names and any(n.startswith("minivgg") for n in names)      # the caller computes too
     threads.set_threads(1)
     names.clear()
-    assert threads.parallel_for(3, item) == [0, 1, 4] and set(names) == {threading.current_thread().name}
+    assert threads.parallel_for(3, item) == [0, 1, 4] and set(names) == {me}
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_many_callers_never_compute_on_more_threads_than_set(restore_threads, n_threads):
+    """Four threads calling parallel_for at once (a terminal app's workers): at most n_threads items run at a time."""
+    threads.set_threads(n_threads)
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def item(i):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.002)
+        with lock:
+            running[0] -= 1
+        return i
+
+    def caller():
+        for _ in range(5):
+            assert threads.parallel_for(6, item) == list(range(6))
+    callers = [threading.Thread(target=caller) for _ in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert most[0] == n_threads
 
 
 def test_errors_are_raised_and_nested_calls_run_inline(restore_threads):
