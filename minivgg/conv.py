@@ -197,11 +197,12 @@ def _row_jobs(n_images, rows):
     return [(n, a, b) for n in range(n_images) for a, b in bands]
 
 
-def conv3x3_forward_im2col(x, w, b):
+def conv3x3_forward_im2col(x, w, b, relu=False):
     """Same-padded 3x3 convolution via im2col and one BLAS product per work item: (N, C, H, W) -> (N, K, H, W).
 
     Cost: 2*N*K*C*9*H*W flops in BLAS. Each item (an image, or a band of its rows) has its
     own ``cols`` buffer of C*9*rows*W values, so memory does not grow with the batch.
+    ``relu``: max(out, 0), in the same pass that adds the bias.
     """
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
@@ -216,9 +217,17 @@ def conv3x3_forward_im2col(x, w, b):
         im2col3x3(x[n], cols, i0, i1)
         out_rows = out[n].reshape(K, H * W)[:, i0 * W:i1 * W]
         np.matmul(wmat, cols, out=out_rows)
-        out_rows += b[:, None]
+        add_bias(out_rows, b, relu)
     parallel_for(len(jobs), run)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def add_bias(rows, b, relu):
+    """``rows[k] += b[k]``, then max(rows, 0) when ``relu`` (the ReLU that follows the convolution), in one pass."""
+    for k in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            rows[k, j] = winograd.relu_if(rows[k, j] + b[k], relu)
 
 
 def conv3x3_weight_grad_im2col(dout, x):
@@ -262,15 +271,17 @@ def conv3x3_weight_grad_im2col(dout, x):
     return sum(parallel_for(len(shares), run)).reshape(K, C, 3, 3)
 
 
-def conv3x3_forward(x, w, b):
+def conv3x3_forward(x, w, b, relu=False):
     """Same-padded 3x3 convolution, the fast path: Winograd or im2col (see the module docstring).
 
     Shapes as :func:`conv3x3_forward_naive`: x (N, C, H, W), w (K, C, 3, 3), b (K,) -> (N, K, H, W).
+    ``relu=True`` returns max(out, 0) instead, computed in the pass that writes ``out``
+    (the network uses it for the ReLU after each convolution: one pass over memory less).
     """
     x = np.ascontiguousarray(x)
     if use_winograd(x):
-        return winograd.conv3x3_forward(x, w, b)
-    return conv3x3_forward_im2col(x, w, b)
+        return winograd.conv3x3_forward(x, w, b, relu)
+    return conv3x3_forward_im2col(x, w, b, relu)
 
 
 def conv3x3_backward(dout, x, w, need_dx=True):

@@ -17,7 +17,7 @@ equivalent PyTorch model and weights move both ways.
 
 import numpy as np
 
-from . import denormals
+from . import denormals, pool
 from .layers import Conv3x3, Dense, Dropout, Flatten, MaxPool2x2, ReLU
 from .loss import softmax
 from .preprocess import preprocessing_settings
@@ -221,14 +221,26 @@ class VGG8:
         # name (minivgg.predict.check_finite_output): no warning per kernel on the way.
         # Subnormal floats are flushed to zero meanwhile (see minivgg.denormals).
         with np.errstate(over="ignore", invalid="ignore"), denormals.flushed():
+            relu_done = False
             for i, (name, layer) in enumerate(self.layers):
-                x, cache = layer.forward(x, train=train, rng=rng)
+                following = self.layers[i + 1][1] if i + 1 < len(self.layers) else None
+                if relu_done:
+                    # This ReLU was applied by the convolution before it, in the pass that
+                    # wrote the convolution's output: x is already max(x, 0). Its cache, as
+                    # ReLU.forward's, is that output.
+                    cache, relu_done = x, False
+                elif isinstance(layer, Conv3x3):
+                    # Fuse the ReLU that follows, unless the tape must keep the output before it.
+                    relu_done = (isinstance(following, ReLU) and following.inplace
+                                 and not (tape is not None and name in tape.watch))
+                    x, cache = layer.forward(x, train=train, rng=rng, relu=relu_done)
+                else:
+                    x, cache = layer.forward(x, train=train, rng=rng)
                 if tape is not None:
                     if tape.keep_caches:
                         tape.caches[name] = cache
                     if name in tape.watch:
                         # An in-place layer next (ReLU) would overwrite what the tape keeps.
-                        following = self.layers[i + 1][1] if i + 1 < len(self.layers) else None
                         tape.outputs[name] = x.copy() if getattr(following, "inplace", False) else x
         return x
 
@@ -263,13 +275,26 @@ class VGG8:
     def _backward(self, grad, tape, need_input_grad, stop_at):
         grads = {}
         first = self.layers[0][0]
-        for name, layer in reversed(self.layers):
+        backwards = list(reversed(self.layers))
+        relu_done = None
+        for i, (name, layer) in enumerate(backwards):
+            if name == relu_done:
+                # The pool after this ReLU did its backward pass too (below).
+                tape.caches.pop(name)
+                continue
             if name in tape.watch:
                 tape.output_grads[name] = grad.copy() if getattr(layer, "inplace", False) else grad
             if name == stop_at:
                 return grad, grads
-            grad, layer_grads = layer.backward(grad, tape.caches.pop(name),
-                                               need_dx=need_input_grad or name != first)
+            cache = tape.caches.pop(name)
+            below, below_layer = backwards[i + 1] if i + 1 < len(backwards) else (None, None)
+            if (isinstance(layer, MaxPool2x2) and isinstance(below_layer, ReLU) and tape.caches.get(below) is cache
+                    and below not in tape.watch and below != stop_at):
+                # ReLU then pool, and the ReLU's output (the pool's input) is needed by
+                # nothing else: one pass writes the gradient at the ReLU's input over it.
+                grad, relu_done = pool.relu_maxpool2x2_backward_inplace(grad, cache), below
+                continue
+            grad, layer_grads = layer.backward(grad, cache, need_dx=need_input_grad or name != first)
             for key, g in layer_grads.items():
                 grads[f"{name}.{key}"] = g
         return grad, grads

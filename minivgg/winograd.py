@@ -111,8 +111,16 @@ def input_transform(x, v, ty0, ty1):
                         va3[base + q] = e1 - e3
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def relu_if(v, relu):
+    """max(v, 0) when ``relu`` (as minivgg.activation's kernel: NaN gives 0), else v."""
+    if relu:
+        return v if v > 0 else 0
+    return v
+
+
 @numba.njit(cache=True, nogil=True)
-def output_transform(m, b, out, ty0, ty1):
+def output_transform(m, b, out, ty0, ty1, relu):
     """``out[n, k, 2ty + p, 2tx + q] = (A^T m A)[p, q] + b[k]`` for tile rows ty0..ty1-1 (columns as in input_transform).
 
     Parameters
@@ -120,6 +128,9 @@ def output_transform(m, b, out, ty0, ty1):
     m : ndarray, shape (16, K, n * (ty1 - ty0) * W/2)
     b : ndarray, shape (K,)
     out : ndarray, shape (n, K, H, W); rows 2*ty0 .. 2*ty1-1 are written
+    relu : bool
+        Write ``max(out, 0)`` instead: the ReLU that follows a convolution, applied in
+        this pass over the output rather than in a pass of its own.
     """
     n_img, K, H, W = out.shape
     tw = W // 2
@@ -140,10 +151,10 @@ def output_transform(m, b, out, ty0, ty1):
                     r12 = m[6, k, col] - m[10, k, col] - m[14, k, col]
                     r13 = m[7, k, col] - m[11, k, col] - m[15, k, col]
                     # (A^T m) A: two columns from four.
-                    out[n, k, 2 * ty, 2 * tx] = r00 + r01 + r02 + bias
-                    out[n, k, 2 * ty, 2 * tx + 1] = r01 - r02 - r03 + bias
-                    out[n, k, 2 * ty + 1, 2 * tx] = r10 + r11 + r12 + bias
-                    out[n, k, 2 * ty + 1, 2 * tx + 1] = r11 - r12 - r13 + bias
+                    out[n, k, 2 * ty, 2 * tx] = relu_if(r00 + r01 + r02 + bias, relu)
+                    out[n, k, 2 * ty, 2 * tx + 1] = relu_if(r01 - r02 - r03 + bias, relu)
+                    out[n, k, 2 * ty + 1, 2 * tx] = relu_if(r10 + r11 + r12 + bias, relu)
+                    out[n, k, 2 * ty + 1, 2 * tx + 1] = relu_if(r11 - r12 - r13 + bias, relu)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -263,20 +274,20 @@ def _jobs(n_images, tile_rows, tiles_per_image):
     return [(n, n + 1, a, b) for n in range(n_images) for a, b in bands]
 
 
-def conv3x3_forward(x, w, b):
-    """Same-padded 3x3 convolution, (N, C, H, W) -> (N, K, H, W), by F(2x2, 3x3).
+def conv3x3_forward(x, w, b, relu=False):
+    """Same-padded 3x3 convolution, (N, C, H, W) -> (N, K, H, W), by F(2x2, 3x3); ``relu``: max(out, 0).
 
     Equal to :func:`minivgg.conv.conv3x3_forward_naive` up to float round-off.
     """
-    return _convolve(x, filter_transform(w), b)
+    return _convolve(x, filter_transform(w), b, relu)
 
 
 def conv3x3_input_grad(dout, w):
     """``dL/dx`` (N, C, H, W) of a same-padded 3x3 convolution: ``dout`` convolved with the flipped kernel."""
-    return _convolve(dout, filter_transform(w, flip=True), np.zeros(w.shape[1], dtype=dout.dtype))
+    return _convolve(dout, filter_transform(w, flip=True), np.zeros(w.shape[1], dtype=dout.dtype), False)
 
 
-def _convolve(x, u, b):
+def _convolve(x, u, b, relu):
     """``A^T [U @ (B^T d B)] A + b`` for every tile of ``x`` (N, C, H, W), with ``u`` (16, K, C) from :func:`filter_transform`.
 
     Work items (see :func:`_jobs`) run on :mod:`minivgg.threads`' pool.
@@ -296,7 +307,7 @@ def _convolve(x, u, b):
         m = _planes(16, K, cols, x.dtype)
         input_transform(xe[n0:n1], v, ty0, ty1)
         np.matmul(u, v, out=m)
-        output_transform(m, b, out[n0:n1], ty0, ty1)
+        output_transform(m, b, out[n0:n1], ty0, ty1, relu)
     parallel_for(len(jobs), run)
     return out if (He, We) == (H, W) else np.ascontiguousarray(out[:, :, :H, :W])
 

@@ -80,6 +80,57 @@ def test_tape_keeps_watched_outputs_and_gradients(tiny64, rng):
         tiny64.forward(x, tape=Tape(watch={"features.99"}))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_convolutions_apply_their_relu_exactly_as_the_relu_layers(rng, dtype):
+    """VGG8.forward lets each convolution apply the ReLU after it (one memory pass less): the result is bit for
+    bit that of calling the layers one by one, and a watched convolution keeps its output before the ReLU."""
+    model = VGG8(channels=(8, 8, 16, 16, 16, 16, 16, 16), hidden=8, image_size=64, dtype=dtype, seed=2)
+    x = rng.standard_normal((3, 3, 64, 64)).astype(dtype)
+    h = x
+    for _, layer in model.layers:
+        h = layer.forward(h)[0]
+    np.testing.assert_array_equal(model.forward(x), h)
+    tape = Tape(watch={"features.3", "features.4"})
+    np.testing.assert_array_equal(model.forward(x, tape=tape), h)
+    before, after = tape.outputs["features.3"], tape.outputs["features.4"]
+    assert (before < 0).any() and (after >= 0).all()
+    np.testing.assert_array_equal(after, np.where(before > 0, before, 0))
+
+
+@pytest.mark.parametrize("watch", [set(), {"features.4"}])
+def test_relu_then_pool_backward_in_one_pass_equals_the_layers(rng, watch, monkeypatch):
+    """VGG8.backward runs ReLU + pool backward as one in-place pass where nothing else needs the ReLU's output:
+    gradients equal (bit for bit) those of the layers' own backward passes; a watched ReLU is left to its layer."""
+    from minivgg import activation, pool
+    fused = []
+    original = pool.relu_maxpool2x2_backward_inplace
+    monkeypatch.setattr(pool, "relu_maxpool2x2_backward_inplace", lambda d, x: fused.append(1) or original(d, x))
+    model = VGG8(channels=(8, 8, 16, 16, 16, 16, 16, 16), hidden=8, image_size=64, dtype=np.float64, seed=2)
+    x = rng.standard_normal((2, 3, 64, 64))
+    tape = Tape(watch=watch)
+    logits = model.forward(x, tape=tape)
+    dx, grads = model.backward(np.ones_like(logits), tape)
+    assert len(fused) == 5 - len(watch)                 # five ReLU + pool pairs, but not the watched one
+    caches, h = [], x
+    for _, layer in model.layers:
+        h, cache = layer.forward(h)
+        caches.append(cache)
+    g, expected = np.ones_like(logits), {}
+    for (name, layer), cache in zip(reversed(model.layers), reversed(caches)):
+        g, layer_grads = layer.backward(g, cache)
+        expected.update({f"{name}.{k}": v for k, v in layer_grads.items()})
+    np.testing.assert_array_equal(dx, g)
+    for key in expected:
+        np.testing.assert_array_equal(grads[key], expected[key], err_msg=key)
+    if watch:
+        assert tape.output_grads["features.4"].shape == (2, 8, 32, 32)
+    out = np.maximum(rng.standard_normal((1, 2, 4, 4)), 0)
+    dout = rng.standard_normal((1, 2, 2, 2))
+    reference = activation.relu_backward(pool.maxpool2x2_backward(dout, out), out)
+    assert pool.relu_maxpool2x2_backward_inplace(dout, out) is out
+    np.testing.assert_array_equal(out, reference)
+
+
 def test_the_model_holds_no_state_of_a_call(tiny64, rng):
     """After any call, the model and its layers hold exactly what they held before: their parameters."""
     before = {name: dict(vars(layer)) for name, layer in tiny64.layers}
