@@ -32,6 +32,18 @@ def relu_backward_naive(dout, out):
     return dout * (out > 0)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def relu_if(v, relu):
+    """``max(v, 0)`` when ``relu`` (as the kernels here: NaN gives 0), else ``v``.
+
+    For compiled loops that write a convolution's output and apply the ReLU that follows
+    in the same pass (:func:`minivgg.conv.conv3x3_forward` with ``relu=True``).
+    """
+    if relu:
+        return v if v > 0 else 0
+    return v
+
+
 @numba.njit(cache=True, nogil=True)
 def _relu_forward_flat(x, out):
     for i in range(x.size):

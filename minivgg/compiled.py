@@ -8,7 +8,7 @@ computes anything (measured: :data:`FIRST_COMPILE_SECONDS`); later runs load the
 import os
 import sys
 
-FIRST_COMPILE_SECONDS = 10          # cold predict on a 2-core machine; see the README's "Speed" section
+FIRST_COMPILE_SECONDS = 5           # measured on a 2-core machine: cold predict 3 s, cold training step 5 s (README, "First run")
 
 
 def kernels(training=False):

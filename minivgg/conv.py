@@ -53,7 +53,7 @@ The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with nu
 import numba
 import numpy as np
 
-from . import winograd
+from . import activation, winograd
 from .threads import get_threads, parallel_for, split
 
 # ---------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def add_bias(rows, b, relu):
     """``rows[k] += b[k]``, then max(rows, 0) when ``relu`` (the ReLU that follows the convolution), in one pass."""
     for k in range(rows.shape[0]):
         for j in range(rows.shape[1]):
-            rows[k, j] = winograd.relu_if(rows[k, j] + b[k], relu)
+            rows[k, j] = activation.relu_if(rows[k, j] + b[k], relu)
 
 
 def conv3x3_weight_grad_im2col(dout, x):

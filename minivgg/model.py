@@ -13,6 +13,13 @@ Every conv is followed by a ReLU. Layer names follow torchvision's ``VGG`` modul
 (``features.0`` is the first conv, ``features.2`` the first pool, ``classifier.6``
 the last dense layer), so ``state_dict()`` keys and shapes are exactly those of the
 equivalent PyTorch model and weights move both ways.
+
+``forward`` and ``backward`` call each layer in turn, with two exceptions that save a pass
+over the largest arrays and give the same numbers bit for bit (tested): a convolution
+applies the ReLU after it while it writes its output (``Conv3x3.forward(relu=True)``),
+and the backward pass through a ReLU and the pool after it is one in-place pass
+(:func:`minivgg.pool.relu_maxpool2x2_backward_inplace`). Neither happens where a tape
+watches the array in between, so Grad-CAM and friends see every layer as it is.
 """
 
 import numpy as np

@@ -41,6 +41,7 @@ is a few units in the last place larger than direct summation (tested).
 import numba
 import numpy as np
 
+from . import activation
 from .threads import get_threads, parallel_for, split
 
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
@@ -111,14 +112,6 @@ def input_transform(x, v, ty0, ty1):
                         va3[base + q] = e1 - e3
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def relu_if(v, relu):
-    """max(v, 0) when ``relu`` (as minivgg.activation's kernel: NaN gives 0), else v."""
-    if relu:
-        return v if v > 0 else 0
-    return v
-
-
 @numba.njit(cache=True, nogil=True)
 def output_transform(m, b, out, ty0, ty1, relu):
     """``out[n, k, 2ty + p, 2tx + q] = (A^T m A)[p, q] + b[k]`` for tile rows ty0..ty1-1 (columns as in input_transform).
@@ -151,10 +144,10 @@ def output_transform(m, b, out, ty0, ty1, relu):
                     r12 = m[6, k, col] - m[10, k, col] - m[14, k, col]
                     r13 = m[7, k, col] - m[11, k, col] - m[15, k, col]
                     # (A^T m) A: two columns from four.
-                    out[n, k, 2 * ty, 2 * tx] = relu_if(r00 + r01 + r02 + bias, relu)
-                    out[n, k, 2 * ty, 2 * tx + 1] = relu_if(r01 - r02 - r03 + bias, relu)
-                    out[n, k, 2 * ty + 1, 2 * tx] = relu_if(r10 + r11 + r12 + bias, relu)
-                    out[n, k, 2 * ty + 1, 2 * tx + 1] = relu_if(r11 - r12 - r13 + bias, relu)
+                    out[n, k, 2 * ty, 2 * tx] = activation.relu_if(r00 + r01 + r02 + bias, relu)
+                    out[n, k, 2 * ty, 2 * tx + 1] = activation.relu_if(r01 - r02 - r03 + bias, relu)
+                    out[n, k, 2 * ty + 1, 2 * tx] = activation.relu_if(r10 + r11 + r12 + bias, relu)
+                    out[n, k, 2 * ty + 1, 2 * tx + 1] = activation.relu_if(r11 - r12 - r13 + bias, relu)
 
 
 @numba.njit(cache=True, nogil=True)
