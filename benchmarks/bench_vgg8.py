@@ -15,7 +15,8 @@ minivgg's time over PyTorch's in that round; the report is the median of the per
 ratios, with their minimum and maximum as the spread.
 
 Both workers use 2 threads (``--threads``): minivgg through :mod:`minivgg.threads`,
-PyTorch through ``torch.set_num_threads``. The first round is a warm-up (numba's cache,
+PyTorch through ``torch.set_num_threads``; both flush subnormal floats to zero
+(:mod:`minivgg.denormals`, ``torch.set_flush_denormal``). The first round is a warm-up (numba's cache,
 first-touch page faults) and is not counted.
 
 JSON keys: infer_ms_per_img, train_ms_per_img, peak_rss_mb, torch_infer_ms_per_img,
@@ -102,6 +103,9 @@ def torch_worker(batch, size, threads):
     from tests.torch_reference import torch_vgg8
 
     torch.set_num_threads(threads)
+    # As minivgg does (minivgg.denormals): the benchmark fits one fixed batch, its loss soon
+    # nears 0 and its gradients turn subnormal, which made single PyTorch rounds 30x slower.
+    torch.set_flush_denormal(True)
     model = torch_vgg8(VGG8(image_size=size, seed=0))
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     rng = np.random.default_rng(0)

@@ -191,10 +191,21 @@ def col2im3x3(dcols, dx):
                 dx[c, i + dy, j + dxx] += dcols[r, at + j]
 
 
-def _row_jobs(n_images, rows):
-    """Work items ``(n, i0, i1)``: one per image, or bands of rows when there are fewer images than threads."""
-    bands = split(rows, max(1, -(-get_threads() // n_images)))
-    return [(n, a, b) for n in range(n_images) for a, b in bands]
+BAND_PIXELS = 4096      # the least output pixels of a band of rows when an image is shared out (below)
+
+
+def _row_jobs(n_images, rows, width):
+    """Work items ``(n, i0, i1)``: one per image, or bands of rows when there are fewer images than threads.
+
+    Bands: at least one per thread, and up to four per thread while each keeps
+    :data:`BAND_PIXELS` pixels. Threads take items as they come (``parallel_for``), so
+    with more items than threads a thread that starts late (woken from sleep, or slowed
+    by another process) simply takes fewer.
+    """
+    per_image = -(-get_threads() // n_images)
+    if n_images < get_threads():
+        per_image = max(per_image, min(4 * per_image, rows * width // BAND_PIXELS))
+    return [(n, a, b) for n in range(n_images) for a, b in split(rows, per_image)]
 
 
 def conv3x3_forward_im2col(x, w, b, relu=False):
@@ -209,7 +220,7 @@ def conv3x3_forward_im2col(x, w, b, relu=False):
     K = w.shape[0]
     wmat = np.ascontiguousarray(w).reshape(K, C * 9)
     out = np.empty((N, K, H, W), dtype=x.dtype)
-    jobs = _row_jobs(N, H)
+    jobs = _row_jobs(N, H, W)
 
     def run(j):
         n, i0, i1 = jobs[j]
