@@ -50,6 +50,8 @@ single 14x14 map, transforming all K x C kernels costs more than the products it
 The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with numba.
 """
 
+from functools import partial
+
 import numba
 import numpy as np
 
@@ -256,16 +258,20 @@ def conv3x3_weight_grad_im2col(dout, x):
         dwmat = np.empty((K, C * 9), dtype=x.dtype)
         bands, kernels = split(H, threads), split(K, threads)
         cols = np.empty((C * 9, H * W), dtype=x.dtype)
-        for n in range(N):
-            parallel_for(len(bands), lambda i: im2col3x3(x[n], cols[:, bands[i][0] * W:bands[i][1] * W], *bands[i]))
 
-            def product(i, n=n):
-                k = slice(*kernels[i])
-                if n == 0:
-                    np.matmul(dout[n, k].reshape(-1, H * W), cols.T, out=dwmat[k])
-                else:
-                    dwmat[k] += dout[n, k].reshape(-1, H * W) @ cols.T
-            parallel_for(len(kernels), product)
+        def unroll(i, n):
+            i0, i1 = bands[i]
+            im2col3x3(x[n], cols[:, i0 * W:i1 * W], i0, i1)
+
+        def product(i, n):
+            k = slice(*kernels[i])
+            if n == 0:
+                np.matmul(dout[n, k].reshape(-1, H * W), cols.T, out=dwmat[k])
+            else:
+                dwmat[k] += dout[n, k].reshape(-1, H * W) @ cols.T
+        for n in range(N):
+            parallel_for(len(bands), partial(unroll, n=n))
+            parallel_for(len(kernels), partial(product, n=n))
         return dwmat.reshape(K, C, 3, 3)
     shares = split(N, threads)
 
