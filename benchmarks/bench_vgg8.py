@@ -26,7 +26,8 @@ faster or smaller; the time ratios are medians of per-round ratios), rounds,
 infer_ratio_spread and train_ratio_spread ([min, max] of the per-round ratios),
 per_round_ms_per_img (every round's time, per framework and operation),
 OPENBLAS_CORETYPE, OPENBLAS_L2_SIZE (as found in the environment), threads, and
-``layers``: per-layer forward/backward milliseconds per image for minivgg.
+``layers`` and ``torch_layers``: per-layer forward/backward milliseconds per image (each layer
+called on its own, median of 3 passes; PyTorch's backward per module by ``torch.autograd.grad``).
 """
 
 import argparse
@@ -79,19 +80,26 @@ def minivgg_worker(batch, size, threads):
         opt.step(model.backward(dlogits, tape, need_input_grad=False)[1])
 
     def layers():
-        """One training pass driven layer by layer: forward and backward ms per image of each layer."""
-        rows, caches, h = [], [], x
-        for name, layer in model.layers:
-            t = time.perf_counter()
-            h, cache = layer.forward(h, train=True, rng=drop_rng)
-            rows.append({"layer": name, "kind": repr(layer), "forward_ms": (time.perf_counter() - t) * 1000 / batch})
-            caches.append(cache)
-        _, g = softmax_cross_entropy(h, y)
-        for i in reversed(range(len(rows))):
-            t = time.perf_counter()
-            g, _ = model.layers[i][1].backward(g, caches[i], need_dx=i > 0)
-            rows[i]["backward_ms"] = (time.perf_counter() - t) * 1000 / batch
-        return rows
+        """Training passes driven layer by layer: each layer's forward and backward ms per image (median of 3).
+
+        Each layer is called on its own, so the model's two fusions (a convolution applying
+        its ReLU, ReLU + pool backward in one pass) are not in these figures.
+        """
+        times = []
+        for _ in range(3):
+            rows, caches, h = [], [], x
+            for name, layer in model.layers:
+                t = time.perf_counter()
+                h, cache = layer.forward(h, train=True, rng=drop_rng)
+                rows.append([name, repr(layer), time.perf_counter() - t])
+                caches.append(cache)
+            _, g = softmax_cross_entropy(h, y)
+            for i in reversed(range(len(rows))):
+                t = time.perf_counter()
+                g, _ = model.layers[i][1].backward(g, caches[i], need_dx=i > 0)
+                rows[i].append(time.perf_counter() - t)
+            times.append(rows)
+        return _layer_table(times, batch)
     return infer, train_step, layers
 
 
@@ -122,7 +130,42 @@ def torch_worker(batch, size, threads):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-    return infer, train_step, None
+
+    def layers():
+        """The same per-layer table for PyTorch: each module's forward, and its backward by autograd.grad."""
+        model.train()
+        modules = [(f"features.{i}", m) for i, m in enumerate(model.features)] + [("flatten", torch.nn.Flatten())]
+        modules += [(f"classifier.{i}", m) for i, m in enumerate(model.classifier)]
+        times = []
+        for _ in range(3):
+            rows, records, h = [], [], x
+            for name, module in modules:
+                inp = h.detach().requires_grad_(name != "features.0")
+                t = time.perf_counter()
+                h = module(inp)
+                rows.append([name, type(module).__name__, time.perf_counter() - t])
+                records.append((inp, h))
+            g = torch.autograd.grad(torch.nn.functional.cross_entropy(h, y), h)[0]
+            for i in reversed(range(len(rows))):
+                inp, out = records[i]
+                wrt = ([inp] if inp.requires_grad else []) + list(modules[i][1].parameters())
+                t = time.perf_counter()
+                got = torch.autograd.grad(out, wrt, g) if wrt else ()
+                rows[i].append(time.perf_counter() - t)
+                g = got[0] if inp.requires_grad else g
+            times.append(rows)
+        return _layer_table(times, batch)
+    return infer, train_step, layers
+
+
+def _layer_table(times, batch):
+    """[{layer, kind, forward_ms, backward_ms}] per image, medians over the passes in ``times``."""
+    table = []
+    for i, (name, kind, _, _) in enumerate(times[0]):
+        forward = _median([rows[i][2] for rows in times]) * 1000 / batch
+        backward = _median([rows[i][3] for rows in times]) * 1000 / batch
+        table.append({"layer": name, "kind": kind, "forward_ms": forward, "backward_ms": backward})
+    return table
 
 
 def serve(kind, batch, size, threads):
@@ -199,7 +242,8 @@ def measure(args):
     if theirs is not None:
         result.update(torch_infer_ms_per_img=_median(times[("torch", "infer")]),
                       torch_train_ms_per_img=_median(times[("torch", "train")]),
-                      torch_peak_rss_mb=theirs.ask("rss")["peak_rss_mb"])
+                      torch_peak_rss_mb=theirs.ask("rss")["peak_rss_mb"],
+                      torch_layers=theirs.ask("layers")["layers"])
         result.update(infer_ratio=_median(ratios["infer"]), train_ratio=_median(ratios["train"]),
                       rss_ratio=result["peak_rss_mb"] / result["torch_peak_rss_mb"],
                       infer_ratio_spread=[min(ratios["infer"]), max(ratios["infer"])],
@@ -221,10 +265,13 @@ def print_table(result):
         spread = result.get(ratio + "_spread")
         shown = f"   {spread[0]:.2f}-{spread[1]:.2f}" if spread else ""
         print(f"{label:22}{result[ours]:10.1f}{result.get(theirs, nan):10.1f}{result.get(ratio, nan):8.2f}{shown}")
-    print("\nper-layer time, minivgg (ms/image)")
-    print(f"{'layer':16}{'kind':22}{'forward':>10}{'backward':>10}")
+    print("\nper-layer time, ms/image (each layer on its own; median of 3 passes)")
+    theirs = {entry["layer"]: entry for entry in result.get("torch_layers", [])}
+    print(f"{'layer':16}{'kind':22}{'forward':>10}{'backward':>10}{'pytorch f':>11}{'pytorch b':>11}")
     for entry in result["layers"]:
-        print(f"{entry['layer']:16}{entry['kind']:22}{entry['forward_ms']:10.2f}{entry['backward_ms']:10.2f}")
+        other = theirs.get(entry["layer"], {})
+        print(f"{entry['layer']:16}{entry['kind']:22}{entry['forward_ms']:10.2f}{entry['backward_ms']:10.2f}"
+              f"{other.get('forward_ms', nan):11.2f}{other.get('backward_ms', nan):11.2f}")
 
 
 def main():

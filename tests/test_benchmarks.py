@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,3 +23,16 @@ def test_bench_vgg8_runs_and_reports_its_keys():
     assert result["infer_ms_per_img"] > 0 and result["train_ms_per_img"] > 0 and result["peak_rss_mb"] > 0
     assert result["threads"] == 1 and result["rounds"] == 2
     assert [row["layer"] for row in result["layers"]][:3] == ["features.0", "features.1", "features.2"]
+
+
+def test_bench_vgg8_compares_with_pytorch_layer_by_layer():
+    pytest.importorskip("torch", reason="the PyTorch side of the benchmark; pip install torch==2.13.0")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_vgg8.py"), "--json",
+                          "--batch", "1", "--image-size", "32", "--rounds", "2", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert len(result["per_round_ms_per_img"]["torch_train"]) == 2 and result["train_ratio"] > 0
+    ours, theirs = result["layers"], result["torch_layers"]
+    assert [row["layer"] for row in ours] == [row["layer"] for row in theirs]
+    assert all(row["forward_ms"] > 0 and row["backward_ms"] >= 0 for row in theirs)
