@@ -71,10 +71,14 @@ def dense_forward(x, w, b):
     return out
 
 
-def dense_backward(dout, x, w):
-    """Fast twin of :func:`dense_backward_naive`: returns dx, dw, db (each thread a share of dx's and dw's columns/rows)."""
+def dense_backward(dout, x, w, dw=None):
+    """Fast twin of :func:`dense_backward_naive`: returns dx, dw, db (each thread a share of dx's and dw's columns/rows).
+
+    ``dw``: an array of ``w``'s shape and dtype to write the weight gradient into instead
+    of a new one (see ``Tape(reuse=...)`` in :mod:`minivgg.model`).
+    """
     dx = np.empty_like(x)
-    dw = np.empty_like(w)
+    dw = np.empty_like(w) if dw is None else dw
     inputs, units = split(w.shape[1], get_threads()), split(w.shape[0], get_threads())
 
     def run(p):

@@ -169,8 +169,15 @@ class Dense(Layer):
         x = np.ascontiguousarray(x)
         return dense.dense_forward(x, self.params["weight"], self.params["bias"]), x
 
-    def backward(self, dout, cache, need_dx=True):
-        dx, dw, db = dense.dense_backward(np.ascontiguousarray(dout), cache, self.params["weight"])
+    def backward(self, dout, cache, need_dx=True, weight_grad_into=None):
+        """``weight_grad_into``: an array to write dL/dW into (see VGG8.backward), or None for a new one."""
+        w = self.params["weight"]
+        into = weight_grad_into
+        if into is not None and not (into.shape == w.shape and into.dtype == w.dtype and into.flags.c_contiguous
+                                     and into.flags.writeable):
+            raise LayerInputError(f"{self.name or self!r}: weight_grad_into must be a writeable C-contiguous "
+                                  f"{w.dtype} array of shape {w.shape}, got {into.dtype} {into.shape}")
+        dx, dw, db = dense.dense_backward(np.ascontiguousarray(dout), cache, w, dw=into)
         return dx, {"weight": dw, "bias": db}
 
     def __repr__(self):

@@ -51,6 +51,12 @@ class Tape:
         outputs) are kept: Grad-CAM watches the layer it explains, the layers view each block.
     keep_caches : bool
         False records only the watched outputs (inference that needs no backward pass).
+    reuse : dict, parameter name -> array, optional
+        Gradients the caller no longer needs, typically the previous training step's once
+        the optimiser has used them: ``backward`` writes the dense layers' new weight
+        gradients into them instead of new arrays. The first dense layer's (51 MB for the
+        paper's model) is too large for the memory allocator to recycle, and a fresh one
+        every step sometimes stalled 70-90 ms while the system found the memory.
 
     Attributes
     ----------
@@ -59,9 +65,10 @@ class Tape:
     output_grads : dict, watched layer name -> dL/d(its output), filled by ``backward``
     """
 
-    def __init__(self, watch=(), keep_caches=True):
+    def __init__(self, watch=(), keep_caches=True, reuse=None):
         self.watch = frozenset(watch)
         self.keep_caches = keep_caches
+        self.reuse = dict(reuse or {})
         self.caches = {}
         self.outputs = {}
         self.output_grads = {}
@@ -301,7 +308,8 @@ class VGG8:
                 # nothing else: one pass writes the gradient at the ReLU's input over it.
                 grad, relu_done = pool.relu_maxpool2x2_backward_inplace(grad, cache), below
                 continue
-            grad, layer_grads = layer.backward(grad, cache, need_dx=need_input_grad or name != first)
+            into = {"weight_grad_into": tape.reuse.get(f"{name}.weight")} if isinstance(layer, Dense) else {}
+            grad, layer_grads = layer.backward(grad, cache, need_dx=need_input_grad or name != first, **into)
             for key, g in layer_grads.items():
                 grads[f"{name}.{key}"] = g
         return grad, grads

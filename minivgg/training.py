@@ -189,11 +189,11 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
         aug_rng = _epoch_rng(seed, epoch, 1)
         dropout_rng = _epoch_rng(seed, epoch, 2)
         started = time.perf_counter()
-        losses, correct, seen = [], 0, 0
+        losses, correct, seen, grads = [], 0, 0, {}
         for b in range(0, len(order), batch_size):
             x, y = dataset.batch(order[b:b + batch_size], aug_rng if augmentation is not False else None,
                                  augmentation or None)
-            tape = Tape()
+            tape = Tape(reuse=grads)           # last step's gradients are spent: their memory is reused
             logits = model.forward(x, train=True, tape=tape, rng=dropout_rng)
             loss, dlogits = softmax_cross_entropy(logits, y, weights)
             if not np.isfinite(loss):

@@ -131,6 +131,25 @@ def test_relu_then_pool_backward_in_one_pass_equals_the_layers(rng, watch, monke
     np.testing.assert_array_equal(out, reference)
 
 
+def test_a_tape_can_lend_the_last_steps_gradients_to_the_next(tiny64, rng):
+    """Tape(reuse=grads): the dense layers' weight gradients are written into the given arrays, same values."""
+    from minivgg.layers import LayerInputError
+    x = rng.standard_normal((2, 3, 32, 32))
+    tape = Tape()
+    _, expected = tiny64.backward(np.ones_like(tiny64.forward(x, tape=tape)), tape)
+    spent = {k: np.full_like(v, np.nan) for k, v in expected.items()}
+    tape = Tape(reuse=spent)
+    _, grads = tiny64.backward(np.ones_like(tiny64.forward(x, tape=tape)), tape)
+    for name in ("classifier.0.weight", "classifier.3.weight", "classifier.6.weight"):
+        assert grads[name] is spent[name]
+    for k in expected:
+        np.testing.assert_array_equal(grads[k], expected[k], err_msg=k)
+    tape = Tape(reuse={"classifier.0.weight": np.zeros((3, 3))})
+    logits = tiny64.forward(x, tape=tape)
+    with pytest.raises(LayerInputError, match="classifier.0.*weight_grad_into must be .* float64 array of shape"):
+        tiny64.backward(np.ones_like(logits), tape)
+
+
 def test_the_model_holds_no_state_of_a_call(tiny64, rng):
     """After any call, the model and its layers hold exactly what they held before: their parameters."""
     before = {name: dict(vars(layer)) for name, layer in tiny64.layers}
