@@ -56,8 +56,6 @@ def _peak_rss_mb():
 
 def worker_costs(files):
     """Per-image seconds of predict, Grad-CAM and SHAP on one thread, and the process's peak RSS (MB)."""
-    import resource
-
     from minivgg.explain import GradCAM, KernelSHAP
     from minivgg.predict import load_for_model
     from minivgg.threads import set_threads
@@ -77,7 +75,7 @@ def worker_costs(files):
         shap(x)
     shap_s = (time.perf_counter() - started) / 2
     return {"predict_s_per_image": predict_s, "gradcam_s_per_image": gradcam_s, "shap_s_per_image": shap_s,
-            "cost_process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "cost_process_peak_rss_mb": _peak_rss_mb()}
 
 
 def main():

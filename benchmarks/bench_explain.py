@@ -48,7 +48,6 @@ correlation of the two maps' region values, the model calls and the largest stan
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -67,6 +66,7 @@ from minivgg.imageio import load_image  # noqa: E402
 from minivgg.metrics import auc_score  # noqa: E402
 from minivgg.phantoms import DIFFICULTIES, PhantomSettings, make_phantom, phantom  # noqa: E402
 from minivgg.preprocess import preprocess, preprocessing_settings  # noqa: E402
+from tests.shared_data import shared_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -163,10 +163,10 @@ def phantom_table(model, args):
             r["pointing_game"].append(pointing_game(sal, lesions))
             r["lesion_mass_ratio"].append(lesion_mass_ratio(sal, lesions))
     normal = x[labels == 0]
-    turned = model.predict_proba(np.ascontiguousarray(normal.transpose(0, 1, 3, 2)))[:, ra]
     every = np.stack([model.predict_proba(np.ascontiguousarray(orient(normal.transpose(2, 3, 0, 1), k, m)
                                                                .transpose(2, 3, 0, 1)))[:, ra]
                       for k in range(4) for m in (False, True)])
+    turned = every[7]                       # three quarter-turns then a mirror: the transpose
     result = {"model": str(args.model or "bundled"), "phantoms": {"n": args.n, "ra": len(sick), "seed": args.seed,
                                                                  "difficulty": args.difficulty},
               "auc": auc_score(labels, p_ra), "accuracy": float(np.mean((p_ra > 0.5) == labels)),
@@ -250,12 +250,6 @@ def wrist(args):
 ACCURACY_BUDGETS = (64, 128, 256, 512, 1024)
 
 
-def shared_data():
-    """Real radiographs (never copied into the repository): $MINIVGG_SHARED_DATA, ../shared/data, /work/shared/data."""
-    beside = ROOT.parent / "shared" / "data"
-    return Path(os.environ.get("MINIVGG_SHARED_DATA") or (beside if beside.is_dir() else "/work/shared/data"))
-
-
 def accuracy_images():
     """(name, path, M) for the accuracy benchmark, and a note when the real radiographs are missing."""
     samples = ROOT / "minivgg" / "data" / "samples"
@@ -276,8 +270,10 @@ def coalition_table(model, path, m, output, cache):
     x = load_for_model(path, model)
     explainer = KernelSHAP(model, n_regions=m, output=output, batch_size=64)
     regions = explainer.regions_for(x)
-    # The model's weights are part of the key: a rebuilt bundled model must not reuse old tables.
-    weights = hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() for p in model.parameters().values())).hexdigest()
+    # The model's weights and temperature are part of the key: a rebuilt or recalibrated
+    # bundled model must not reuse old tables.
+    weights = hashlib.sha256(b"".join(np.ascontiguousarray(p).tobytes() for p in model.parameters().values())
+                             + repr(model.temperature).encode()).hexdigest()
     key = cache / f"{Path(path).stem}_{m}_{output}_{weights[:12]}.npz" if cache else None
     if key and key.exists():
         stored = np.load(key)
@@ -288,7 +284,8 @@ def coalition_table(model, path, m, output, cache):
     values = np.empty(2 ** m)
     for i in range(0, 2 ** m, 256):
         keep = bits[i:i + 256][:, regions].astype(bool)
-        values[i:i + 256] = explainer.output_of(np.where(keep[:, None], x[None], background[None]), 1)
+        values[i:i + 256] = explainer.output_of(np.where(keep[:, None], x[None], background[None]),
+                                                model.class_names.index("RA"))
     if key:
         key.parent.mkdir(parents=True, exist_ok=True)
         np.savez(key, values=values, regions=regions)

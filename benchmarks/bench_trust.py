@@ -9,8 +9,8 @@ For a model trained on phantoms (the bundled one by default; its training set is
 1. compares out-of-distribution scores, each flagging above the 99% quantile of its scores
    on the 320 validation images: the energy score (Liu et al. 2020), the maximum softmax
    probability (Hendrycks & Gimpel 2017), the Mahalanobis score on the penultimate dense
-   features (``classifier.4``) and the Mahalanobis score on the pooled last-conv features
-   (``features.19``, the detector stored in the model file, as shipped). It prints the share
+   features (``classifier.4``) and the Mahalanobis score on pooled conv features
+   (``ood.FEATURE_LAYER``, the detector stored in the model file, as shipped). It prints the share
    flagged of: fresh phantoms (seeds not used in training), transformed phantoms, blank and
    noise images, matplotlib's sample pictures, and the real radiographs in
    ``../shared/data`` (or ``$MINIVGG_SHARED_DATA``) when present;
@@ -26,7 +26,6 @@ looked at only afterwards, so their column is a test of the choice, not part of 
 import argparse
 import gzip
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -44,17 +43,10 @@ from minivgg.ood import FEATURE_LAYER, MahalanobisDetector, energy_score  # noqa
 from minivgg.phantoms import write_phantoms  # noqa: E402
 from minivgg.predict import format_probability  # noqa: E402
 from minivgg.preprocess import finish, preprocess  # noqa: E402
+from tests.shared_data import shared_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CAPTURE = ("classifier.4", FEATURE_LAYER)
-
-
-def shared_data():
-    """The real radiographs: $MINIVGG_SHARED_DATA, else ../shared/data beside the repository, else /work/shared/data."""
-    if os.environ.get("MINIVGG_SHARED_DATA"):
-        return Path(os.environ["MINIVGG_SHARED_DATA"])
-    beside = ROOT.parent / "shared" / "data"
-    return beside if beside.is_dir() else Path("/work/shared/data")
 
 
 TRAINING_SET = dict(n=1600, seed=0)      # the bundled model's (scripts/make_bundled_model.py)

@@ -94,8 +94,11 @@ def pointing_game(saliency, mask, tolerance=3):
     """True when the map's maximum lies on the lesion mask (dilated by ``tolerance`` pixels).
 
     When several pixels share the maximum (a SHAP map is constant over each region), the
-    map points at the one nearest their centroid, not at the first in reading order.
+    map points at the one nearest their centroid, not at the first in reading order. A flat
+    map (an empty Grad-CAM) points nowhere: False.
     """
+    if np.ptp(saliency) == 0:
+        return False
     if tolerance:
         mask = ndimage.binary_dilation(mask, iterations=tolerance)
     rows, cols = np.nonzero(saliency == saliency.max())

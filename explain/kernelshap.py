@@ -115,7 +115,8 @@ class KernelSHAP:
     model : VGG8
     n_regions : int, regions (met exactly by the superpixels and the grid; see :mod:`.regions`)
     segmentation : "superpixels" (follow the anatomy) or "grid"
-    merge_background : bool, one region for the near-constant background (superpixels only)
+    merge_background : bool or None, one region for the near-constant background (superpixels
+        only); None: merge for superpixels, keep a grid's cells as they are
     baseline : "mean" (image mean), "blur" (Gaussian-blurred image) or a float (constant,
         in the model's normalised input units)
     budget : int, coalitions evaluated at most (model calls, besides the two ends)
@@ -134,13 +135,15 @@ class KernelSHAP:
     >>> result.stderr, result.n_evaluations                    # the error, and the calls it took
     """
 
-    def __init__(self, model, n_regions=DEFAULT_REGIONS, segmentation="superpixels", merge_background=True,
+    def __init__(self, model, n_regions=DEFAULT_REGIONS, segmentation="superpixels", merge_background=None,
                  baseline="mean", budget=DEFAULT_BUDGET, tolerance=DEFAULT_TOLERANCE, output="probability",
                  batch_size=32, seed=0, allocation="leverage"):
         if segmentation not in ("superpixels", "grid"):
             raise ValueError(f"segmentation must be 'superpixels' or 'grid', got {segmentation!r}")
         if merge_background and segmentation == "grid":
             raise ValueError("merge_background applies to superpixels; a grid's cells are plain tiles")
+        if merge_background is None:
+            merge_background = segmentation == "superpixels"
         if not (baseline in ("mean", "blur") or (isinstance(baseline, (int, float)) and np.isfinite(baseline))):
             raise ValueError(f"baseline must be 'mean', 'blur' or a finite number, got {baseline!r}")
         for name, value, low in (("n_regions", n_regions, 1), ("budget", budget, 2), ("batch_size", batch_size, 1)):
@@ -193,7 +196,8 @@ class KernelSHAP:
         """(B,) the explained output for a batch of model inputs: probability or log-odds of ``target``."""
         if self.output == "probability":
             return self.model.predict_proba(batch, self.batch_size)[:, target].astype(np.float64)
-        logits = self.model.infer(batch, self.batch_size).astype(np.float64)
+        # The calibrated log-odds: the same temperature as every probability (predict_proba).
+        logits = self.model.infer(batch, self.batch_size).astype(np.float64) / self.model.temperature
         others = np.delete(logits, target, axis=1)
         top = others.max(axis=1)
         return logits[:, target] - top - np.log(np.exp(others - top[:, None]).sum(axis=1))

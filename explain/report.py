@@ -20,17 +20,18 @@ def make_explainers(model, options):
 
     ``options``: a dict with the keys of ``minivgg.cli.SHAP_DEFAULTS`` (regions, segmentation,
     background, baseline, budget, tolerance, output, seed), and optionally ``cam``
-    ("gradcam" or "hirescam", :class:`GradCAM`'s ``method``). ``background`` None means
-    "merge" for superpixels and "keep" for a grid.
+    ("gradcam" or "hirescam", :class:`GradCAM`'s ``method``). ``background`` None leaves
+    the choice to :class:`KernelSHAP` (merge for superpixels, keep for a grid).
     """
     baseline = options["baseline"] if options["baseline"] in ("mean", "blur") else float(options["baseline"])
-    background = options["background"] or ("merge" if options["segmentation"] == "superpixels" else "keep")
+    background = options["background"]
     if background == "merge" and options["segmentation"] == "grid":
         raise ValueError("--background merge applies to superpixels; a grid's cells are plain tiles "
                          "(use --background keep)")
     cam = GradCAM(model, method=options.get("cam", "gradcam"))
     shap = KernelSHAP(model, n_regions=options["regions"], segmentation=options["segmentation"],
-                      merge_background=background == "merge", baseline=baseline, budget=options["budget"],
+                      merge_background=None if background is None else background == "merge",
+                      baseline=baseline, budget=options["budget"],
                       tolerance=options["tolerance"], output=options["output"], seed=options["seed"])
     return cam, shap
 

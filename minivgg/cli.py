@@ -550,7 +550,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int_at_least(32, 4096), default=256, help="image side in pixels")
     p.add_argument("--difficulty", choices=list(DIFFICULTIES), default="medium",
-                   help="how many joints are affected, how large and how strong the changes are")
+                   help="how many joints are affected, how large and how strong the changes are "
+                        "(the bundled model was trained on easy phantoms)")
     p.add_argument("--global-osteopenia", action="store_true",
                    help="RA hands also lose bone density everywhere: a confounder to teach with")
     p.add_argument("--shortcut", type=finite_float(0, 1, low_open=True), metavar="SHARE",

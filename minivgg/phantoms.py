@@ -54,7 +54,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from .atomic import atomic_write
 
@@ -79,7 +78,8 @@ class Difficulty:
     contrast: float
 
 
-# "medium" is what the bundled model learnt. On "hard" phantoms the same network and recipe
+# The bundled model was trained on "easy" phantoms (scripts/make_bundled_model.py): on "medium"
+# ones its network stayed at chance in 12 epochs, and on "hard" ones the same network and recipe
 # was still at chance after 960 Adam steps on 1280 phantoms: fewer, smaller, fainter lesions.
 DIFFICULTIES = {"easy": Difficulty((4, 6), 1.4, 1.3),
                 "medium": Difficulty((3, 5), 1.2, 1.15),
@@ -363,6 +363,7 @@ def _window(points, margin, size):
 
 def _band_noise(shape, rng, sigma_fine, sigma_coarse):
     """Band-passed white noise with unit standard deviation (the trabecular texture)."""
+    from scipy import ndimage      # here, not at the top: the CLI imports this module to build its parser
     w = rng.standard_normal(shape)
     n = ndimage.gaussian_filter(w, sigma_fine) - ndimage.gaussian_filter(w, sigma_coarse)
     return n / (n.std() + 1e-12)
@@ -427,6 +428,7 @@ def draw_exposure(rng, size):
 
 def expose(attenuation, exposure, noise):
     """Attenuation -> 8-bit radiograph (uint8): Beer-Lambert, blur, gamma, quantum-like noise."""
+    from scipy import ndimage
     image = 1 - np.exp(-attenuation * exposure["dose"])
     image = ndimage.gaussian_filter(image, exposure["blur_px"])
     image = exposure["background"] + (0.95 - exposure["background"]) * image ** exposure["gamma"]
@@ -490,14 +492,14 @@ def make_phantom(seed, index, label, settings=PhantomSettings()):
         marker = draw_marker(streams["shortcut"], hand["side"])
     extra = marker_attenuation(marker, size) if marker else 0.0
 
-    def radiograph(changes, with_marker=True):
-        att = render_attenuation(bones, soft, hand, changes, size, texture, global_loss)
-        return expose(att + (extra if with_marker else 0.0), exposure, noise)
+    def attenuation(changes):
+        return render_attenuation(bones, soft, hand, changes, size, texture, global_loss)
 
-    image = radiograph(lesions)
-    twin = radiograph(healthy) if label else None
+    sick = attenuation(lesions)
+    image = expose(sick + extra, exposure, noise)
+    twin = expose(attenuation(healthy) + extra, exposure, noise) if label else None
     mask = image != twin if label else np.zeros((size, size), dtype=bool)
-    shortcut_mask = image != radiograph(lesions, with_marker=False) if marker else None
+    shortcut_mask = image != expose(sick, exposure, noise) if marker else None
     params = {"seed": seed, "index": index, "class": CLASS_NAMES[label], "hand": hand, "exposure": exposure,
               "lesions": lesions.records, "global_osteopenia": global_loss, "marker": marker,
               "streams": {name: [seed, index, k] for name, k in STREAMS.items()}}

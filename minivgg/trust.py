@@ -4,7 +4,7 @@ On a folder data set split into the images the model trained on and held-out val
 images (the split of its training run), :func:`fit_trust` fits
 
 1. the out-of-distribution detector (:mod:`minivgg.ood`): class means and shared
-   covariance of the pooled last-conv features of the training images, threshold at the
+   covariance of the pooled features of one conv block (``ood.FEATURE_LAYER``) of the training images, threshold at the
    99% quantile of the validation images' scores;
 2. the temperature (:mod:`minivgg.calibration`) by the validation images' NLL;
 3. the model card (:mod:`minivgg.modelcard`): the data, the validation metrics, the command,

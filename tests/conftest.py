@@ -1,17 +1,13 @@
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from minivgg import VGG8
+from tests.shared_data import shared_data  # noqa: F401 - tests import it from here
 
 TINY = dict(channels=(2, 3, 4, 4, 5, 5, 6, 6), hidden=8, image_size=32)
 
-# Real radiographs for tests only (never copied into the repository): $MINIVGG_SHARED_DATA, else
-# ../shared/data beside the checkout, else /work/shared/data (seen from a worktree in /work/wt/).
-_BESIDE = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED_DATA = Path(os.environ.get("MINIVGG_SHARED_DATA") or (_BESIDE if _BESIDE.is_dir() else "/work/shared/data"))
+SHARED_DATA = shared_data()
 
 
 @pytest.fixture
@@ -38,17 +34,6 @@ def tiny64():
 def torch():
     """PyTorch, the reference oracle of some tests; only the tests that take it skip without it."""
     return pytest.importorskip("torch", reason="PyTorch is this test's reference oracle; pip install torch==2.13.0")
-
-
-def shared_data():
-    """The real radiographs (never copied into the repository): $MINIVGG_SHARED_DATA, else ../shared/data
-    beside the repository, else /work/shared/data (a git worktree lives one folder deeper)."""
-    import os
-    from pathlib import Path
-    if os.environ.get("MINIVGG_SHARED_DATA"):
-        return Path(os.environ["MINIVGG_SHARED_DATA"])
-    beside = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return beside if beside.is_dir() else Path("/work/shared/data")
 
 
 def run_cli(argv, capsys):

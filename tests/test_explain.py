@@ -227,10 +227,25 @@ def test_saturated_and_empty_results_say_so():
     assert "no measurable effect" in result.warnings[1]
 
 
+def test_logit_output_is_the_log_odds_of_the_calibrated_probability(rng):
+    """output="logit" explains log(p / (1 - p)) of the very probability predict_proba reports (temperature included)."""
+    model = VGG8(**TINY, seed=0)
+    model.calibration = {"temperature": 0.5}
+    x = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+    p = model.predict_proba(x)[:, 1]
+    got = KernelSHAP(model, output="logit").output_of(x, 1)
+    np.testing.assert_allclose(got, np.log(p / (1 - p)), rtol=1e-6, atol=1e-9)
+
+
+def test_grid_segmentation_keeps_its_cells_by_default():
+    explainer = KernelSHAP(VGG8(**TINY, seed=0), n_regions=4, segmentation="grid")
+    assert len(np.unique(explainer.regions_for(np.zeros((3, 32, 32), np.float32)))) == 4
+
+
 def test_kernelshap_rejects_bad_settings():
     model = VGG8(**TINY, seed=0)
     for kwargs, needle in ((dict(tolerance=-1), "tolerance"), (dict(output="odds"), "output"),
-                           (dict(segmentation="grid"), "merge_background applies to superpixels"),
+                           (dict(segmentation="grid", merge_background=True), "merge_background applies to superpixels"),
                            (dict(allocation="random"), "allocation")):
         with pytest.raises(ValueError, match=needle):
             KernelSHAP(model, **kwargs)
@@ -366,6 +381,7 @@ def test_pointing_game_and_mass():
     sal[6, 6], sal[15, 15] = 2.0, 1.0
     assert pointing_game(sal, mask, tolerance=0)
     assert not pointing_game(-sal, mask, tolerance=0)
+    assert not pointing_game(np.zeros((20, 20)), np.ones((20, 20), bool), tolerance=0)    # a flat map points nowhere
     share, area = mass_on_lesions(sal, mask)
     assert share == pytest.approx(2 / 3) and area == pytest.approx(9 / 400)
     assert mask_for_model(np.ones((50, 40), bool), {"resize": 36, "crop": 32}).shape == (32, 32)

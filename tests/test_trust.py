@@ -20,7 +20,7 @@ from minivgg.loss import softmax
 from minivgg.modelfile import FORMAT, META_KEY, write_npz
 from minivgg.ood import CONV_RELUS, FEATURE_LAYER, MahalanobisDetector, energy_score, ledoit_wolf
 from minivgg.phantoms import write_phantoms
-from minivgg.predict import assess, check_finite_output, format_probability
+from minivgg.predict import assess, check_finite_output, format_probability, load_for_model
 from minivgg.preprocess import preprocess, preprocessing_settings
 from minivgg.training import PRESETS
 from tests.conftest import TINY, shared_data
@@ -391,6 +391,10 @@ def test_bundled_model_flags_unfamiliar_images_and_not_its_phantoms():
     fresh = [make_phantom(7, i, i % 2, PhantomSettings(difficulty="easy")).image for i in range(100)]
     familiar = assess(model, np.stack([preprocess(g, model.preprocessing) for g in fresh]))
     assert (~familiar.in_distribution).mean() <= 0.05
+    # The samples the demo and the terminal app show must not carry an out-of-distribution warning.
+    samples = sorted(BUNDLED_SAMPLES.glob("*/*.png"))
+    shown = assess(model, np.stack([load_for_model(f, model) for f in samples]))
+    assert len(samples) == 6 and shown.in_distribution.all()
     assert not assess(model, _unfamiliar_inputs(model.preprocessing)).in_distribution.any()
 
 

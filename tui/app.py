@@ -236,7 +236,7 @@ class MiniVGGApp(App):
     ]
 
     def __init__(self, model, image=None, out_dir="minivgg-output", samples=(), graphics="auto",
-                 shap_budget=DEFAULT_BUDGET, shap_regions=DEFAULT_REGIONS, shap_output="probability", cam="gradcam"):
+                 shap_budget=DEFAULT_BUDGET, shap_regions=DEFAULT_REGIONS, cam="gradcam"):
         super().__init__()
         self.model = model
         self.cam = GradCAM(model, method=cam)      # holds no state of a call: shared by the workers
@@ -244,7 +244,7 @@ class MiniVGGApp(App):
         self.out_dir = Path(out_dir)
         self.samples = list(samples)
         self.picture_class = picture_widget_class(graphics)
-        self.shap_budget, self.shap_regions, self.shap_output = shap_budget, shap_regions, shap_output
+        self.shap_budget, self.shap_regions = shap_budget, shap_regions
         self.current = None        # the Opened image on screen
         self.saved = []
 
@@ -406,8 +406,7 @@ class MiniVGGApp(App):
             if worker.is_cancelled:
                 raise Cancelled()
             self.call_from_thread(self.show_progress, item, done, total)
-        explainer = KernelSHAP(self.model, n_regions=self.shap_regions, budget=self.shap_budget,
-                               output=self.shap_output)
+        explainer = KernelSHAP(self.model, n_regions=self.shap_regions, budget=self.shap_budget)
         result, state = None, "done"
         try:
             for result in explainer.rounds(item.x, item.target(self.model), progress=progress):
