@@ -5,7 +5,7 @@
 * ``openblas``: one compute thread, with OpenBLAS's own 2 threads inside every product
   (what a NumPy program gets by default);
 * ``pool``: minivgg's pool of 2 threads with every BLAS single-threaded
-  (:mod:`minivgg.threads`, what minivgg does).
+  (:mod:`minivgg.nn.threads`, what minivgg does).
 
 Each policy runs in a fresh process, alternating, ``--rounds`` times; ``--busy`` starts
 one busy process (a Python spin loop) beside them, the neighbour a shared server has.
@@ -26,12 +26,11 @@ def one_run(policy, budget):
     """Seconds of one Kernel-SHAP call (bundled model, an RA sample) in a worker thread."""
     from threadpoolctl import threadpool_limits
 
-    from minivgg import load_model, threads
-    from minivgg.cli import BUNDLED_MODEL, BUNDLED_SAMPLES
+    from minivgg import BUNDLED_MODEL, BUNDLED_SAMPLES, load_model
     from minivgg.explain import KernelSHAP
-    from minivgg.predict import load_for_model
+    from minivgg.nn import threads
     model = load_model(BUNDLED_MODEL)
-    x = load_for_model(sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0], model)
+    x = model.read(sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0])
     if policy == "openblas":
         threads.set_threads(1)
         threadpool_limits(2, user_api="blas")

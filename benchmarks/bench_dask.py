@@ -7,7 +7,7 @@
 The same files are predicted in each round by (a) one process, in-process, with every
 core in minivgg's own thread pool (the local path of ``minivgg predict``), for each
 batch size in ``--batch-sizes`` (the best one is the reference), and (b) a LocalCluster
-sized by ``minivgg.cluster.start_client`` (one worker process per core, one thread each),
+sized by ``minivgg.app.cluster.start_client`` (one worker process per core, one thread each),
 started once and warmed. The two alternate within each round, in alternating order, so
 that a busy neighbour slows both. Throughput is images per second; the ratio is Dask's
 over the best single process (the target: at least 0.9).
@@ -27,11 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minivgg.cli import BUNDLED_MODEL  # noqa: E402
-from minivgg.cluster import chunked, predict_chunk, run_chunks, start_client  # noqa: E402
-from minivgg.modelfile import load_model  # noqa: E402
-from minivgg.phantoms import write_phantoms  # noqa: E402
-from minivgg.predict import predict_files  # noqa: E402
+from minivgg import BUNDLED_MODEL  # noqa: E402
+from minivgg.app.cluster import chunked, predict_chunk, run_chunks, start_client  # noqa: E402
+from minivgg.app.predict import predict_files  # noqa: E402
+from minivgg.deploy.modelfile import load_model  # noqa: E402
+from minivgg.imaging.phantoms import write_phantoms  # noqa: E402
 
 
 def single_process(model, files, batch_size):
@@ -57,13 +57,12 @@ def _peak_rss_mb():
 def worker_costs(files):
     """Per-image seconds of predict, Grad-CAM and SHAP on one thread, and the process's peak RSS (MB)."""
     from minivgg.explain import GradCAM, KernelSHAP
-    from minivgg.predict import load_for_model
-    from minivgg.threads import set_threads
+    from minivgg.nn.threads import set_threads
     set_threads(1)
     model = load_model(BUNDLED_MODEL)
     sample = files[:64]
     predict_s = 1 / single_process(model, sample, 16)
-    xs = [load_for_model(f, model) for f in files[:4]]
+    xs = [model.read(f) for f in files[:4]]
     cam, shap = GradCAM(model), KernelSHAP(model)
     cam(xs[0][None])
     started = time.perf_counter()

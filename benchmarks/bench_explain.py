@@ -36,7 +36,8 @@ exact reference, by enumeration; ``--cache DIR`` keeps these tables), then runs 
 estimator, the same without its size and three-way terms ("plain"), the same with
 shap's rule for spreading pairs over sizes ("kernel sizes"), and ``shap.KernelExplainer``
 (``l1_reg=False``, when shap is installed) with the same number of model calls, budgets
-64 ... 1024, over ``--seeds`` seeds. It prints the mean relative L2 error of each, the share of exact values within 2 standard errors of ours,
+64 ... 1024, over ``--seeds`` seeds. It prints the mean relative L2 error of each, the share of exact values
+within 2 standard errors of ours,
 how the standard error and the error fall with the calls (log-log slopes; -0.5 is
 1/sqrt(calls)), and that a budget covering every coalition gives the exact values.
 
@@ -56,16 +57,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minivgg.explain import GradCAM, KernelSHAP  # noqa: E402
-from minivgg.explain.checks import (cascading_randomization, deletion_insertion, lesion_mass_ratio,  # noqa: E402
-                                    mask_for_model, pointing_game, twin_swap)
 from minivgg import VGG8, Tape, load_model  # noqa: E402
-from minivgg.augment import orient  # noqa: E402
+from minivgg.explain import GradCAM, KernelSHAP  # noqa: E402
+from minivgg.explain.checks import (  # noqa: E402
+    cascading_randomization,
+    deletion_insertion,
+    lesion_mass_ratio,
+    mask_for_model,
+    pointing_game,
+    twin_swap,
+)
 from minivgg.files import json_safe  # noqa: E402
-from minivgg.imageio import load_image  # noqa: E402
-from minivgg.metrics import auc_score  # noqa: E402
-from minivgg.phantoms import DIFFICULTIES, PhantomSettings, make_phantom, phantom  # noqa: E402
-from minivgg.preprocess import preprocess, preprocessing_settings  # noqa: E402
+from minivgg.imaging.augment import orient  # noqa: E402
+from minivgg.imaging.imageio import load_image  # noqa: E402
+from minivgg.imaging.phantoms import DIFFICULTIES, PhantomSettings, make_phantom, phantom  # noqa: E402
+from minivgg.imaging.preprocess import preprocess, preprocessing_settings  # noqa: E402
+from minivgg.trust.metrics import auc_score  # noqa: E402
 from tests.shared_data import shared_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,8 +273,7 @@ def accuracy_images():
 
 def coalition_table(model, path, m, output, cache):
     """(v over all 2^M coalitions indexed by the bits of z, regions): the bundled model on every coalition."""
-    from minivgg.predict import load_for_model
-    x = load_for_model(path, model)
+    x = model.read(path)
     explainer = KernelSHAP(model, n_regions=m, output=output, batch_size=64)
     regions = explainer.regions_for(x)
     # The model's weights and temperature are part of the key: a rebuilt or recalibrated
@@ -326,7 +332,7 @@ def accuracy(args):
     exactness = []
     for name, path, m in images:
         values, _ = coalition_table(model, path, m, args.output, Path(args.cache) if args.cache else None)
-        game = lambda z: values[np.asarray(z).astype(np.int64) @ (1 << np.arange(m))]       # noqa: E731
+        game = lambda z, values=values, m=m: values[np.asarray(z).astype(np.int64) @ (1 << np.arange(m))]  # noqa: E731
         phi = exact_shapley(values, m)
         norm = np.linalg.norm(phi)
         full = explain_function(game, m, budget=2 ** m)
@@ -355,7 +361,8 @@ def accuracy(args):
         r = rows[b]
         shap_err = float(np.mean(r["shap"])) if r["shap"] else None
         table_rows.append({"budget": b, "ours": float(np.mean(r["ours"])), "plain": float(np.mean(r["plain"])),
-                           "kernel_sizes": float(np.mean(r["kernel_sizes"])), "shap": shap_err, "ratio": float(np.mean(r["ours"])) / shap_err if shap_err else None,
+                           "kernel_sizes": float(np.mean(r["kernel_sizes"])), "shap": shap_err,
+                           "ratio": float(np.mean(r["ours"])) / shap_err if shap_err else None,
                            "coverage": float(np.mean(r["covered"])), "mean_rel_stderr": float(np.mean(r["stderr"]))})
     calls = np.log([b + 2 for b in budgets])
     slope = lambda key: float(np.polyfit(calls, np.log([t[key] for t in table_rows]), 1)[0])   # noqa: E731
@@ -384,11 +391,10 @@ def accuracy(args):
 
 def stability(args):
     from scipy.stats import spearmanr
-    from minivgg.predict import load_for_model
     model = load_model(ROOT / "minivgg" / "data" / "model.npz")
     rows = []
     for path in sorted((ROOT / "minivgg" / "data" / "samples").rglob("*.png")):
-        x = load_for_model(path, model)
+        x = model.read(path)
         runs = [KernelSHAP(model, n_regions=args.regions, budget=args.budget, tolerance=args.tolerance,
                            output=args.output, seed=seed)(x) for seed in (0, 1)]
         rho = float(spearmanr(runs[0].values, runs[1].values)[0])

@@ -25,10 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from minivgg import VGG8, Adam, Tape, softmax_cross_entropy  # noqa: E402
-from minivgg.augment import augment  # noqa: E402
-from minivgg.imageio import is_image_path, load_image  # noqa: E402
-from minivgg.phantoms import write_phantoms  # noqa: E402
-from minivgg.preprocess import finish, preprocessing_settings, resize  # noqa: E402
+from minivgg.imaging.augment import augment  # noqa: E402
+from minivgg.imaging.imageio import is_image_path, load_image  # noqa: E402
+from minivgg.imaging.phantoms import write_phantoms  # noqa: E402
+from minivgg.imaging.preprocess import finish, preprocessing_settings, resize  # noqa: E402
 
 
 def per_image_ms(fn, items, repeat=1):

@@ -1,6 +1,7 @@
 """Can I trust this prediction? Out-of-distribution flags and calibration of a model, measured.
 
-    python benchmarks/bench_trust.py [--model M] [--work /tmp/minivgg-trust] [--fresh-seeds 2 3] [--fresh-n 200] [--json]
+    python benchmarks/bench_trust.py [--model M] [--work /tmp/minivgg-trust] [--fresh-seeds 2 3] [--fresh-n 200]
+                                     [--json]
 
 For a model trained on phantoms (the bundled one by default; its training set is
 ``write_phantoms(dir, 1600, seed=0, difficulty="easy")``, split by
@@ -33,16 +34,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minivgg import load_model  # noqa: E402
-from minivgg.calibration import calibration_report  # noqa: E402
-from minivgg.cli import BUNDLED_MODEL  # noqa: E402
-from minivgg.datasets import FolderDataset, stratified_split  # noqa: E402
-from minivgg.imageio import load_image  # noqa: E402
-from minivgg.loss import softmax  # noqa: E402
-from minivgg.ood import FEATURE_LAYER, MahalanobisDetector, energy_score  # noqa: E402
-from minivgg.phantoms import write_phantoms  # noqa: E402
-from minivgg.predict import format_probability  # noqa: E402
-from minivgg.preprocess import finish, preprocess  # noqa: E402
+from minivgg import (
+    BUNDLED_MODEL,  # noqa: E402
+    load_model,  # noqa: E402
+)
+from minivgg.app.predict import format_probability  # noqa: E402
+from minivgg.imaging.datasets import FolderDataset, stratified_split  # noqa: E402
+from minivgg.imaging.imageio import load_image  # noqa: E402
+from minivgg.imaging.phantoms import write_phantoms  # noqa: E402
+from minivgg.imaging.preprocess import finish, preprocess  # noqa: E402
+from minivgg.nn.loss import softmax  # noqa: E402
+from minivgg.trust.calibration import calibration_report  # noqa: E402
+from minivgg.trust.ood import FEATURE_LAYER, MahalanobisDetector, energy_score  # noqa: E402
 from tests.shared_data import shared_data  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,7 +171,8 @@ def main():
     print(f"\ncalibration on fresh phantoms (temperature {model.temperature:.4g} from the model file)")
     for name, c in calibration.items():
         print(f"  {name} ({c['n']}): ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}, "
-              f"NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}, Brier {c['brier_before']:.4f} -> {c['brier_after']:.4f}")
+              f"NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}, "
+              f"Brier {c['brier_before']:.4f} -> {c['brier_after']:.4f}")
     print(f"\nprobabilities printed as 0 or 1 while more than 1e-6 away: text {extremes['text']}, "
           f"JSON {extremes['json']} (of {extremes['probabilities']})")
 

@@ -14,9 +14,9 @@ step, and the order of the two workers flips from round to round. A round's rati
 minivgg's time over PyTorch's in that round; the report is the median of the per-round
 ratios, with their minimum and maximum as the spread.
 
-Both workers use 2 threads (``--threads``): minivgg through :mod:`minivgg.threads`,
+Both workers use 2 threads (``--threads``): minivgg through :mod:`minivgg.nn.threads`,
 PyTorch through ``torch.set_num_threads``; both flush subnormal floats to zero
-(:mod:`minivgg.denormals`, ``torch.set_flush_denormal``). The first round is a warm-up (numba's cache,
+(:mod:`minivgg.nn.denormals`, ``torch.set_flush_denormal``). The first round is a warm-up (numba's cache,
 first-touch page faults) and is not counted.
 
 JSON keys: infer_ms_per_img, train_ms_per_img, peak_rss_mb, torch_infer_ms_per_img,
@@ -60,7 +60,7 @@ def minivgg_worker(batch, size, threads):
     import numpy as np
 
     from minivgg import VGG8, Adam, Tape, softmax_cross_entropy
-    from minivgg.threads import set_threads
+    from minivgg.nn.threads import set_threads
 
     set_threads(threads)
     model = VGG8(image_size=size, seed=0)
@@ -76,7 +76,7 @@ def minivgg_worker(batch, size, threads):
     spent = {}
 
     def train_step():
-        # As minivgg.training does: the last step's gradients lend their memory to this one.
+        # As minivgg.training.train does: the last step's gradients lend their memory to this one.
         tape = Tape(reuse=spent)
         logits = model.forward(x, train=True, tape=tape, rng=drop_rng)
         _, dlogits = softmax_cross_entropy(logits, y)
@@ -116,7 +116,7 @@ def torch_worker(batch, size, threads):
     from tests.torch_reference import torch_vgg8
 
     torch.set_num_threads(threads)
-    # As minivgg does (minivgg.denormals): the benchmark fits one fixed batch, its loss soon
+    # As minivgg does (minivgg.nn.denormals): the benchmark fits one fixed batch, its loss soon
     # nears 0 and its gradients turn subnormal, which made single PyTorch rounds 30x slower.
     torch.set_flush_denormal(True)
     model = torch_vgg8(VGG8(image_size=size, seed=0))
@@ -243,7 +243,8 @@ def measure(args):
               "infer_ms_per_img": _median(times[("minivgg", "infer")]),
               "train_ms_per_img": _median(times[("minivgg", "train")]),
               "peak_rss_mb": ours.ask("rss")["peak_rss_mb"], "layers": ours.ask("layers")["layers"],
-              "per_round_ms_per_img": {f"{kind}_{op}": [round(t, 2) for t in ts] for (kind, op), ts in times.items() if ts}}
+              "per_round_ms_per_img": {f"{kind}_{op}": [round(t, 2) for t in ts]
+                                       for (kind, op), ts in times.items() if ts}}
     if theirs is not None:
         result.update(torch_infer_ms_per_img=_median(times[("torch", "infer")]),
                       torch_train_ms_per_img=_median(times[("torch", "train")]),
@@ -264,8 +265,9 @@ def print_table(result):
           f"{result['rounds']} interleaved rounds (OPENBLAS_CORETYPE={result['OPENBLAS_CORETYPE']}, "
           f"OPENBLAS_L2_SIZE={result['OPENBLAS_L2_SIZE']})")
     print(f"{'':22}{'minivgg':>10}{'pytorch':>10}{'ratio':>8}   spread (min-max of rounds)")
-    for label, ours, theirs, ratio in [("inference ms/image", "infer_ms_per_img", "torch_infer_ms_per_img", "infer_ratio"),
-                                       ("train step ms/image", "train_ms_per_img", "torch_train_ms_per_img", "train_ratio"),
+    for label, ours, theirs, ratio in [
+            ("inference ms/image", "infer_ms_per_img", "torch_infer_ms_per_img", "infer_ratio"),
+            ("train step ms/image", "train_ms_per_img", "torch_train_ms_per_img", "train_ratio"),
                                        ("peak RSS MB", "peak_rss_mb", "torch_peak_rss_mb", "rss_ratio")]:
         spread = result.get(ratio + "_spread")
         shown = f"   {spread[0]:.2f}-{spread[1]:.2f}" if spread else ""

@@ -16,7 +16,7 @@
   lesion?) and the share of the map's mass that falls on lesions, beside the share of
   the image the lesions cover (what a uniform map would score); their ratio is the
   lesion mass ratio (1 for a map that ignores the lesions).
-* The twin-swap check, on twin phantoms (:mod:`minivgg.phantoms`): paste each RA
+* The twin-swap check, on twin phantoms (:mod:`minivgg.imaging.phantoms`): paste each RA
   image's healthy twin into its lesion mask and see whether p(RA) falls. It asks the
   model, not a map, whether its decision rests on the lesions: a model that learnt a
   confounder (global osteopenia) or a shortcut (a side marker) keeps its "RA".
@@ -30,8 +30,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import spearmanr
 
-from minivgg.layers import Conv3x3, Dense
-from minivgg.preprocess import center_crop, resize
+from minivgg.imaging.preprocess import center_crop, resize
+from minivgg.nn.layers import Conv3x3, Dense
 
 
 def deletion_insertion(model, image, saliency, target, steps=32):
@@ -141,7 +141,7 @@ def twin_swap(model, images, twins, masks, target, batch_size=32):
     dict with ``before`` and ``after`` (N,) probabilities, ``flip_rate`` (the share of
     images whose p(target) falls below 0.5 after the swap) and ``mean_drop``.
     """
-    from minivgg.preprocess import preprocess
+    from minivgg.imaging.preprocess import preprocess
     images, twins, masks = np.asarray(images), np.asarray(twins), np.asarray(masks, dtype=bool)
     swapped = np.where(masks, twins, images)
     settings = model.preprocessing

@@ -46,7 +46,8 @@ def strata_sizes(m):
 
 
 def stratum_weights(m):
-    """Total Shapley-kernel weight of each stratum's pairs, ``N_s * pi(s)`` = (m - 1) / (s (m - s)), halved for s = m/2."""
+    """Total Shapley-kernel weight of each stratum's pairs, ``N_s * pi(s)`` = (m - 1) / (s (m - s)), halved for
+    s = m/2."""
     sizes = np.arange(1, m // 2 + 1)
     return (m - 1) / (sizes * (m - sizes)) / np.where(2 * sizes == m, 2, 1)
 
@@ -92,7 +93,8 @@ class PairSampler:
         self.drawn = np.zeros(len(self.sizes), dtype=np.int64)
         self._seen = [set() for _ in self.sizes]
         seeds = rng.integers(0, 2 ** 63, size=len(self.sizes))            # one random stream per stratum
-        self._streams = [self._candidates(int(s), np.random.default_rng(int(seed))) for s, seed in zip(self.sizes, seeds)]
+        self._streams = [self._candidates(int(s), np.random.default_rng(int(seed)))
+                         for s, seed in zip(self.sizes, seeds)]
 
     @property
     def pairs_left(self):

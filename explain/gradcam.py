@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minivgg.layers import Conv3x3, MaxPool2x2
-from minivgg.model import Tape
+from minivgg.nn.layers import Conv3x3, MaxPool2x2
+from minivgg.nn.model import Tape
 
 METHODS = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM"}   # method -> its name in pictures (module docstring)
 MIN_MAP_SIDE = 14
@@ -53,7 +53,7 @@ def default_layer(model):
     """
     names = model.layer_names
     side, best = model.image_size, None
-    for i, (name, layer) in enumerate(model.layers):
+    for i, (_, layer) in enumerate(model.layers):
         if isinstance(layer, MaxPool2x2):
             side //= 2
         elif isinstance(layer, Conv3x3) and (side >= MIN_MAP_SIDE or best is None):

@@ -20,19 +20,15 @@ stays flat however large the budget.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-from .coalitions import ALLOCATIONS
-from .regions import grid_regions, superpixels
-from .shapley import ShapleyEstimate, shapley_rounds
+from minivgg.explain.coalitions import ALLOCATIONS
+from minivgg.explain.regions import grid_regions, superpixels
+from minivgg.explain.settings import DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE, OUTPUTS
+from minivgg.explain.shapley import ShapleyEstimate, shapley_rounds
 
 MAX_REGIONS = 1000
-OUTPUTS = ("probability", "logit")
 SATURATED = 1e-3          # |fx - base| below this (probability scale): say so, suggest logit
 NOISE = 1e-6              # values below this fraction of the output's range are numerical noise
-# Defaults of the explainer, the command line and the terminal app: chosen so that two seeds give
-# the same map on the bundled samples (README, "Explanations").
-DEFAULT_REGIONS, DEFAULT_BUDGET, DEFAULT_TOLERANCE = 24, 2000, 0.01
 
 
 @dataclass
@@ -108,11 +104,11 @@ class SHAPResult(ShapleyEstimate):
 
 
 class KernelSHAP:
-    """Kernel-SHAP over image regions for a :class:`minivgg.VGG8`.
+    """Kernel-SHAP over image regions for a :class:`minivgg.Classifier` (or a bare :class:`minivgg.VGG8`).
 
     Parameters
     ----------
-    model : VGG8
+    model : Classifier or VGG8 (its ``predict_proba`` is what is explained)
     n_regions : int, regions (met exactly by the superpixels and the grid; see :mod:`.regions`)
     segmentation : "superpixels" (follow the anatomy) or "grid"
     merge_background : bool or None, one region for the near-constant background (superpixels
@@ -175,6 +171,7 @@ class KernelSHAP:
         if self.baseline == "mean":
             return np.broadcast_to(image.mean(axis=(1, 2), keepdims=True), image.shape)
         if self.baseline == "blur":
+            from scipy import ndimage  # only this baseline needs SciPy's filters
             return ndimage.gaussian_filter(image, sigma=(0, image.shape[1] / 16, image.shape[2] / 16))
         return np.full_like(image, float(self.baseline))
 
@@ -196,8 +193,10 @@ class KernelSHAP:
         """(B,) the explained output for a batch of model inputs: probability or log-odds of ``target``."""
         if self.output == "probability":
             return self.model.predict_proba(batch, self.batch_size)[:, target].astype(np.float64)
-        # The calibrated log-odds: the same temperature as every probability (predict_proba).
-        logits = self.model.infer(batch, self.batch_size).astype(np.float64) / self.model.temperature
+        # The calibrated log-odds: the same temperature as every probability (predict_proba); a bare
+        # network (a VGG8, not a deployed Classifier) is uncalibrated, T = 1.
+        temperature = getattr(self.model, "temperature", 1.0)
+        logits = self.model.infer(batch, self.batch_size).astype(np.float64) / temperature
         others = np.delete(logits, target, axis=1)
         top = others.max(axis=1)
         return logits[:, target] - top - np.log(np.exp(others - top[:, None]).sum(axis=1))
@@ -245,6 +244,6 @@ class KernelSHAP:
         """
         first = max(self.budget // 2, 1) if self.tolerance is None else None
         result = None
-        for result in self.rounds(image, target, regions, progress, first_round=first):
+        for result in self.rounds(image, target, regions, progress, first_round=first):  # noqa: B007 (keep the last)
             pass
         return result

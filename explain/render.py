@@ -13,6 +13,9 @@
   panel states the model calls made and the largest standard error.
 * Combined: image | Grad-CAM | SHAP, three panels of one size, with the predicted class
   and its probability in the title, like the paper's Figure 6.
+* Every picture carries a stamp (drawn under it and in its PNG text fields): the model,
+  the class and its probability, the out-of-distribution verdict (in red when the image is
+  unlike the training images), and the map with its settings.
 
 :func:`save_explanation` is the one writer of these files: ``minivgg explain``,
 ``minivgg predict --gradcam/--shap`` and the terminal app's save all call it. Every file
@@ -25,7 +28,7 @@ import numpy as np
 
 from minivgg.atomic import atomic_write
 from minivgg.files import write_json
-from minivgg.predict import format_probability
+from minivgg.text import format_probability
 
 CAM_MAX_WEIGHT = 0.5         # the radiograph keeps at least this much of every pixel
 CAM_COLOURS = (0.3, 1.0)     # the part of inferno used: no black end
@@ -88,11 +91,32 @@ def shap_caption(result):
     return f"{calls}, largest stderr {result.max_stderr:.2g}; faded: {faded} within 2 stderr of 0"
 
 
-def _save(fig, path):
+def _save(fig, path, stamp=None):
+    """Write ``fig`` as a PNG, atomically; ``stamp`` ({field: text}) is drawn under it and stored as PNG text."""
     plt = _plt()
+    if stamp:
+        _draw_stamp(fig, stamp)
     with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight", metadata=dict(stamp or {}))
     plt.close(fig)
+
+
+def _draw_stamp(fig, stamp):
+    """The stamp's fields as small lines under the figure, the out-of-distribution verdict first, in red when
+    the image is unlike the training images.
+
+    Names come from files and model files: drawn as plain text, never as mathtext.
+    """
+    from matplotlib.transforms import offset_copy
+    fields = {key: value for key, value in stamp.items() if value and key != "Software"}
+    verdict = fields.pop("In distribution", None)
+    lines = ([f"in distribution: {verdict}"] if verdict else []) + [f"{k.lower()}: {v}" for k, v in fields.items()]
+    flagged = bool(verdict) and verdict.startswith("NO")
+    for i, line in enumerate(lines):
+        red = flagged and i == 0
+        where = offset_copy(fig.transFigure, fig=fig, x=4, y=-2 - 10 * i, units="points")
+        fig.text(0, 0, line, transform=where, ha="left", va="top", fontsize=7, parse_math=False,
+                 color="red" if red else "0.25", fontweight="bold" if red else "normal")
 
 
 def _colour_bar_axes(ax):
@@ -125,7 +149,7 @@ def _draw_shap(ax, gray, result, class_name):
     from matplotlib.colors import Normalize
     plt = _plt()
     ax.imshow(shap_overlay(gray, result))
-    ax.set_title(f"SHAP (red: towards {class_name})")
+    ax.set_title(f"SHAP (red: towards {class_name})", parse_math=False)
     ax.axis("off")
     cax = _colour_bar_axes(ax)
     scale = "probability" if result.output == "probability" else "log-odds"
@@ -139,28 +163,18 @@ def _draw_shap(ax, gray, result, class_name):
     ax.text(0.5, -0.03, shap_caption(result), transform=ax.transAxes, ha="center", va="top", fontsize=7)
 
 
-def save_gradcam(path, gray, cam, title="", name="Grad-CAM"):
+def save_panel(path, draw, title, stamp=None, height=4.0):
+    """One map as a picture of its own: ``draw(ax)`` draws it, ``title`` goes above it (as plain text)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.6, 4))
-    _draw_gradcam(ax, gray, cam, name)
-    if title:
-        ax.set_title(title)
-    _save(fig, path)
+    fig, ax = plt.subplots(figsize=(4.6, height))
+    draw(ax)
+    ax.set_title(title, parse_math=False)
+    _save(fig, path, stamp)
 
 
-def save_shap(path, gray, result, class_name, title=""):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    _draw_shap(ax, gray, result, class_name)
-    if title:
-        ax.set_title(title)
-    _save(fig, path)
-
-
-def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, title="", warning=None,
-                    cam_name="Grad-CAM"):
-    """Figure 6 as a matplotlib figure: image | Grad-CAM | SHAP (either map may be None: left out), and
-    ``warning`` in red below; ``cam_name`` names the class-activation map ("HiResCAM")."""
+def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, title="", cam_name="Grad-CAM"):
+    """Figure 6 as a matplotlib figure: image | Grad-CAM | SHAP (either map may be None: left out);
+    ``cam_name`` names the class-activation map ("HiResCAM")."""
     plt = _plt()
     panels = 1 + (cam is not None) + (shap is not None)
     fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.4), squeeze=False)
@@ -171,14 +185,12 @@ def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, 
     if shap is not None:
         _draw_shap(axes[-1], gray, shap, class_name)
     head = f"predicted: {class_name}" + (f" (p = {format_probability(probability)})" if probability is not None else "")
-    fig.suptitle(f"{title}  {head}".strip())
-    if warning:
-        fig.text(0.5, -0.02, warning, ha="center", va="top", color="red", fontsize=11, wrap=True)
+    fig.suptitle(f"{title}  {head}".strip(), parse_math=False)
     return fig
 
 
 def save_explanation(out, stem, gray, class_name, probability=None, cam=None, shap=None, combined=True,
-                     raw=False, title="", warning=None, cam_name="Grad-CAM"):
+                     raw=False, title="", cam_name="Grad-CAM", stamp=None):
     """Write the heatmap files of one image; returns the paths written.
 
     Parameters
@@ -196,23 +208,25 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
         the SHAP standard errors as ``<stem>_shap_stderr.npy`` and every region's value and
         standard error, with the settings, as ``<stem>_shap.json``
     title : str, shown above the combined figure (e.g. the file name)
-    warning : str, optional, shown in red below the combined figure (e.g. that the image is
-        out of distribution), so that the figure carries it when it is passed on
     cam_name : str, what the ``cam`` map is called in the pictures ("Grad-CAM" or "HiResCAM"; the
         file keeps its name, ``<stem>_gradcam.png``)
+    stamp : dict, optional, ``{field: text}`` drawn under every picture and stored in its PNG
+        text fields (:meth:`minivgg.deploy.Classifier.stamp`: model, class, probability,
+        out-of-distribution verdict, map and settings)
     """
     out = Path(out)
     written = []
     if cam is not None:
-        save_gradcam(out / f"{stem}_gradcam.png", gray, cam, title=f"{cam_name} for {class_name}", name=cam_name)
+        save_panel(out / f"{stem}_gradcam.png", lambda ax: _draw_gradcam(ax, gray, cam, cam_name),
+                   f"{cam_name} for {class_name}", stamp)
         written.append(out / f"{stem}_gradcam.png")
     if shap is not None:
-        save_shap(out / f"{stem}_shap.png", gray, shap, class_name, title=f"SHAP for {class_name}")
+        save_panel(out / f"{stem}_shap.png", lambda ax: _draw_shap(ax, gray, shap, class_name),
+                   f"SHAP for {class_name}", stamp, height=4.2)
         written.append(out / f"{stem}_shap.png")
     if combined:
-        fig = combined_figure(gray, cam, shap, class_name, probability, title=title, warning=warning,
-                              cam_name=cam_name)
-        _save(fig, out / f"{stem}_explain.png")
+        fig = combined_figure(gray, cam, shap, class_name, probability, title=title, cam_name=cam_name)
+        _save(fig, out / f"{stem}_explain.png", stamp)
         written.append(out / f"{stem}_explain.png")
     if raw:
         maps = [("gradcam", cam)] + ([("shap", shap.pixel_map()), ("shap_stderr", shap.stderr_map())] if shap else [])

@@ -61,7 +61,7 @@ from math import comb
 
 import numpy as np
 
-from .coalitions import PairSampler, stratum_weights
+from minivgg.explain.coalitions import PairSampler, stratum_weights
 
 RIDGE = 0.1              # penalty on the three-way terms, relative to the total pair weight
 TRIPLES_PER_PAIR = 0.5   # at most this many three-way terms per sampled pair (their players: the top K)
@@ -248,6 +248,6 @@ def explain_function(value_fn, m, budget=1000, seed=0, tolerance=None, **options
     if tolerance is None:
         options.setdefault("first_round", max(budget // 2, 1))
     estimate = None
-    for estimate in shapley_rounds(value_fn, m, budget, seed, tolerance, **options):
+    for estimate in shapley_rounds(value_fn, m, budget, seed, tolerance, **options):  # noqa: B007 (keep the last)
         pass
     return estimate

@@ -14,8 +14,10 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from .atomic import atomic_write
+from minivgg.atomic import atomic_write
+from minivgg.errors import OutputError
 
+MISSING = ("no such file", "symbolic link loop")     # the problems of an input that is not there at all
 
 def input_problem(path):
     """A one-line reason why the file ``path`` cannot be read, or None when it can.
@@ -36,10 +38,6 @@ def input_problem(path):
     if not os.access(path, os.R_OK):
         return "permission denied"
     return None
-
-
-class OutputError(OSError):
-    """An output folder that cannot be created or written; the message names it."""
 
 
 def prepare_output_dir(path):

@@ -27,7 +27,10 @@ class Progress:
         self._label, self._started = None, 0.0
 
     def update(self, label, done, total, detail=""):
-        """Redraw ``label [#####     ] done/total detail ETA 12s``; the ETA counts from the first update of ``label``."""
+        """Redraw ``label [#####     ] done/total detail ETA 12s``.
+
+        The ETA counts from the first update of ``label``.
+        """
         if not self.live or total <= 0:
             return
         now = time.perf_counter()

@@ -15,8 +15,8 @@ import json
 
 import numpy as np
 
-from minivgg.explain.cleverhans import clever_hans
-from minivgg.training import PRESETS
+from minivgg.course.cleverhans import clever_hans
+from minivgg.training.train import PRESETS
 
 
 def main():

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from minivgg.datasets import FolderDataset
+from minivgg.deploy.modelfile import load_model, save_model
 from minivgg.explain.checks import twin_swap
 from minivgg.explain.gradcam import default_layer
 from minivgg.files import write_json
-from minivgg.imageio import load_image
-from minivgg.metrics import evaluate_predictions
-from minivgg.modelfile import load_model, save_model
-from minivgg.phantoms import write_phantoms
-from minivgg.training import predict_dataset, train_command
+from minivgg.imaging.datasets import FolderDataset
+from minivgg.imaging.imageio import load_image
+from minivgg.imaging.phantoms import write_phantoms
+from minivgg.training.train import predict_dataset, train_command
+from minivgg.trust.metrics import evaluate_predictions
 
 DATA = Path(__file__).resolve().parents[1] / "minivgg" / "data"
 N_TRAIN, N_TEST = 1600, 200

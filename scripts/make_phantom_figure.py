@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from minivgg.atomic import atomic_write
-from minivgg.phantoms import PhantomSettings, make_phantom
+from minivgg.imaging.phantoms import PhantomSettings, make_phantom
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,8 +17,8 @@ def rng():
 
 @pytest.fixture
 def restore_threads():
-    """Lets a test call minivgg.threads.set_threads; the thread count before it is put back afterwards."""
-    from minivgg import threads
+    """Lets a test call minivgg.nn.threads.set_threads; the thread count before it is put back afterwards."""
+    from minivgg.nn import threads
     before = threads.get_threads()
     yield
     threads.set_threads(before)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from minivgg.cli import BUNDLED_MODEL, BUNDLED_SAMPLES, main
-from minivgg.modelfile import load_model
+from minivgg.deploy.modelfile import load_model
 
 
 def test_bundled_model_is_small_and_documented():
@@ -58,10 +58,9 @@ def test_explain_writes_heatmaps(tmp_path, capsys):
 
 def test_explain_cam_option_writes_the_chosen_map(tmp_path, capsys):
     from minivgg.explain import GradCAM
-    from minivgg.predict import load_for_model
     ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
     model = load_model(BUNDLED_MODEL)
-    x = load_for_model(ra, model)[None]
+    x = model.read(ra)[None]
     target = model.class_names.index("RA")
     for cam in ("gradcam", "hirescam"):
         out = tmp_path / cam
@@ -89,19 +88,27 @@ def test_explain_logit_tolerance_and_background_options(tmp_path, capsys):
 
 
 def test_predict_writes_shap_maps_with_the_explain_defaults(tmp_path, capsys, monkeypatch):
-    from minivgg import cli
-    monkeypatch.setitem(cli.SHAP_DEFAULTS, "budget", 30)       # the defaults' path, at a test's cost
-    monkeypatch.setitem(cli.SHAP_DEFAULTS, "regions", 8)
+    from functools import partial
+
+    from minivgg.cli import predict
+    from minivgg.explain.settings import ExplainSettings
+    # The defaults' path, at a test's cost:
+    monkeypatch.setattr(predict, "ExplainSettings", partial(ExplainSettings, budget=30, regions=8))
     ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
     assert main(["predict", str(ra), "--shap", str(tmp_path / "s")]) == 0
     assert [p.name for p in (tmp_path / "s").iterdir()] == [f"{ra.stem}_shap.png"]
 
 
-def test_command_line_shap_defaults_are_the_explainers():
-    from minivgg.cli import SHAP_DEFAULTS
-    from minivgg.explain.kernelshap import DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE
-    assert (SHAP_DEFAULTS["regions"], SHAP_DEFAULTS["budget"], SHAP_DEFAULTS["tolerance"]) == \
-        (DEFAULT_REGIONS, DEFAULT_BUDGET, DEFAULT_TOLERANCE)
+def test_command_line_defaults_are_the_settings_defaults():
+    from minivgg.cli.explain import settings_from
+    from minivgg.cli.parser import build_parser
+    from minivgg.explain.kernelshap import KernelSHAP
+    from minivgg.explain.settings import ExplainSettings
+    assert settings_from(build_parser().parse_args(["explain", "x.png"])) == ExplainSettings()
+    shap = KernelSHAP(None)                      # the explainer's own keyword defaults
+    d = ExplainSettings()
+    assert (shap.n_regions, shap.budget, shap.tolerance, shap.output, shap.seed) == \
+        (d.regions, d.budget, d.tolerance, d.output, d.seed)
 
 
 def test_predict_writes_heatmaps_and_usage_errors_exit_2(tmp_path, capsys):

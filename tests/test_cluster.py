@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from minivgg.phantoms import write_phantoms
-from minivgg.results import ResultsFile, ResultsFileError, file_key
+from minivgg.app.results import ResultsFile, ResultsFileError, file_key
+from minivgg.imaging.phantoms import write_phantoms
 from tests.conftest import run_cli as run
 
 

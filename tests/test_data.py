@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from minivgg.augment import STRATEGIES, augment
-from minivgg.datasets import DatasetError, FolderDataset, stratified_kfold, stratified_split
-from minivgg.imageio import ImageError, load_image
-from minivgg.phantoms import phantom, write_phantoms
-from minivgg.preprocess import center_crop, preprocess, preprocessing_settings, wavelet_denoise
+from minivgg.imaging.augment import STRATEGIES, augment
+from minivgg.imaging.datasets import DatasetError, FolderDataset, stratified_kfold, stratified_split
+from minivgg.imaging.imageio import ImageError, load_image
+from minivgg.imaging.phantoms import phantom, write_phantoms
+from minivgg.imaging.preprocess import center_crop, preprocess, preprocessing_settings, wavelet_denoise
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Subnormal floats are flushed to zero inside minivgg's computations, and only there (minivgg.denormals)."""
+"""Subnormal floats are flushed to zero inside minivgg's computations, and only there (minivgg.nn.denormals)."""
 
 import threading
 import time
@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from minivgg import conv, denormals, threads
+from minivgg.nn import conv, denormals, threads
 
 pytestmark = pytest.mark.skipif(not denormals.X86, reason="flushing subnormals is done (and needed) on x86 only")
 

@@ -7,9 +7,18 @@ from math import factorial
 import numpy as np
 import pytest
 
-from minivgg.explain import (GradCAM, KernelSHAP, PairSampler, explain_function, grid_regions, shapley_rounds,
-                             superpixels, upsample_bilinear)
 from minivgg import VGG8, softmax
+from minivgg.deploy import Classifier
+from minivgg.explain import (
+    GradCAM,
+    KernelSHAP,
+    PairSampler,
+    explain_function,
+    grid_regions,
+    shapley_rounds,
+    superpixels,
+    upsample_bilinear,
+)
 from tests.conftest import SHARED_DATA, TINY
 
 
@@ -229,8 +238,7 @@ def test_saturated_and_empty_results_say_so():
 
 def test_logit_output_is_the_log_odds_of_the_calibrated_probability(rng):
     """output="logit" explains log(p / (1 - p)) of the very probability predict_proba reports (temperature included)."""
-    model = VGG8(**TINY, seed=0)
-    model.calibration = {"temperature": 0.5}
+    model = Classifier(VGG8(**TINY, seed=0), calibration={"temperature": 0.5})
     x = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
     p = model.predict_proba(x)[:, 1]
     got = KernelSHAP(model, output="logit").output_of(x, 1)
@@ -245,7 +253,8 @@ def test_grid_segmentation_keeps_its_cells_by_default():
 def test_kernelshap_rejects_bad_settings():
     model = VGG8(**TINY, seed=0)
     for kwargs, needle in ((dict(tolerance=-1), "tolerance"), (dict(output="odds"), "output"),
-                           (dict(segmentation="grid", merge_background=True), "merge_background applies to superpixels"),
+                           (dict(segmentation="grid", merge_background=True),
+                            "merge_background applies to superpixels"),
                            (dict(allocation="random"), "allocation")):
         with pytest.raises(ValueError, match=needle):
             KernelSHAP(model, **kwargs)
@@ -269,8 +278,8 @@ def test_regions():
 def sample_images():
     """Preprocessed gray images in [0, 1]: two bundled phantoms and, when present, two real radiographs."""
     from minivgg.cli import BUNDLED_SAMPLES
-    from minivgg.imageio import load_image
-    from minivgg.preprocess import preprocess, preprocessing_settings
+    from minivgg.imaging.imageio import load_image
+    from minivgg.imaging.preprocess import preprocess, preprocessing_settings
     files = sorted(BUNDLED_SAMPLES.rglob("*.png"))[::3]
     files += sorted((SHARED_DATA / "ramw600-wrist-sample" / "erosive").glob("*.png"))[:1]
     files += sorted((SHARED_DATA / "pediatric-hands").glob("*.png"))[:1]
@@ -374,7 +383,7 @@ def test_deletion_and_insertion_reward_a_faithful_map():
 
 
 def test_pointing_game_and_mass():
-    from minivgg.explain.checks import mass_on_lesions, mask_for_model, pointing_game
+    from minivgg.explain.checks import mask_for_model, mass_on_lesions, pointing_game
     mask = np.zeros((20, 20), bool)
     mask[5:8, 5:8] = True
     sal = np.zeros((20, 20))
@@ -389,7 +398,7 @@ def test_pointing_game_and_mass():
 
 def test_cascading_randomization_tells_a_model_blind_map_from_a_faithful_one(rng):
     from minivgg.explain.checks import cascading_randomization
-    from minivgg.conv import conv3x3_forward
+    from minivgg.nn.conv import conv3x3_forward
     model = VGG8(channels=(4, 6, 8, 8, 8, 8, 8, 8), hidden=16, image_size=64, seed=1)
     before = model.state_dict()
     image = rng.standard_normal((3, 64, 64)).astype(np.float32)
@@ -477,6 +486,7 @@ def test_combined_figure_has_three_panels_of_one_size():
 
 def test_raw_files_carry_the_standard_errors(tmp_path):
     import json
+
     from minivgg.explain.render import save_explanation
     result = make_result([0.1, -0.1, 0.01, 0.0], [0.01, 0.02, np.inf, 0.0])
     written = save_explanation(tmp_path, "img", np.zeros((32, 32)), "RA", 0.9, shap=result, raw=True)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from minivgg import activation, conv, dense, dropout, gradcheck, layers, numerical_gradient, pool, rel_error
-from minivgg.loss import softmax_cross_entropy
+from minivgg import gradcheck, numerical_gradient, rel_error
+from minivgg.nn import activation, conv, dense, dropout, layers, pool
+from minivgg.nn.loss import softmax_cross_entropy
 
 TOL = 1e-6
 
@@ -17,9 +18,9 @@ def check_function(f, backward, x, rng):
 
 def test_conv3x3_naive_backward(rng):
     x, w, b = rng.standard_normal((2, 3, 5, 4)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-    check_function(lambda: conv.conv3x3_forward_naive(x, w, b), lambda d: conv.conv3x3_backward_naive(d, x, w)[0], x, rng)
-    check_function(lambda: conv.conv3x3_forward_naive(x, w, b), lambda d: conv.conv3x3_backward_naive(d, x, w)[1], w, rng)
-    check_function(lambda: conv.conv3x3_forward_naive(x, w, b), lambda d: conv.conv3x3_backward_naive(d, x, w)[2], b, rng)
+    for i, wrt in enumerate((x, w, b)):
+        check_function(lambda: conv.conv3x3_forward_naive(x, w, b),
+                       lambda d, i=i: conv.conv3x3_backward_naive(d, x, w)[i], wrt, rng)
 
 
 @pytest.mark.parametrize("make", [

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from minivgg import VGG8, save_model, softmax
-from minivgg.augment import augment, orient
+from minivgg.deploy import Classifier
 from minivgg.explain import GradCAM
 from minivgg.explain.checks import lesion_mass_ratio, pointing_game, twin_swap
 from minivgg.explain.gradcam import default_layer
-from minivgg.phantoms import PhantomSettings, make_phantom
-from minivgg.preprocess import preprocessing_settings
+from minivgg.imaging.augment import augment, orient
+from minivgg.imaging.phantoms import PhantomSettings, make_phantom
+from minivgg.imaging.preprocess import preprocessing_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,10 +119,10 @@ def test_occlusion_paints_whole_cells_with_the_image_mean():
 
 
 def test_preset_augmentation_reaches_the_batches_and_the_run_record(tmp_path):
-    from minivgg.datasets import FolderDataset
-    from minivgg.phantoms import write_phantoms
+    from minivgg.imaging.datasets import FolderDataset
+    from minivgg.imaging.phantoms import write_phantoms
     from minivgg.progress import Progress
-    from minivgg.training import PRESETS, fit, stored_run
+    from minivgg.training.train import PRESETS, fit, stored_run
     write_phantoms(tmp_path / "p", 4, seed=0, size=48)
     data = FolderDataset(tmp_path / "p" / "images", preprocessing_settings(32, wavelet=None))
     plain, _ = data.batch([0, 1])
@@ -136,8 +137,8 @@ def test_preset_augmentation_reaches_the_batches_and_the_run_record(tmp_path):
 
 
 def test_bench_table_json_keys(tmp_path):
-    model = VGG8(channels=(2, 2, 4, 4, 4, 4, 4, 4), hidden=4, image_size=32, seed=0, class_names=["Normal", "RA"])
-    model.preprocessing = preprocessing_settings(32)
+    model = Classifier(VGG8(channels=(2, 2, 4, 4, 4, 4, 4, 4), hidden=4, image_size=32, seed=0,
+                            class_names=["Normal", "RA"]), preprocessing=preprocessing_settings(32))
     save_model(model, tmp_path / "tiny.npz")
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_explain.py"), "table", "--json",
                           "--model", str(tmp_path / "tiny.npz"), "--n", "4", "--budget", "8", "--regions", "4"],
@@ -160,7 +161,7 @@ def test_bench_table_json_keys(tmp_path):
 def test_clever_hans_lesson_a_tiny_model_reads_the_side_marker(tmp_path):
     """Trained on RA phantoms that all carry a side marker (their lesions hard to see), a tiny
     model gives most of its positive SHAP value to the marker, and fails once the marker is gone."""
-    from minivgg.explain.cleverhans import clever_hans
+    from minivgg.course.cleverhans import clever_hans
     preset = dict(channels=(4, 8, 8, 8, 8, 8, 8, 8), hidden=16, image_size=64, epochs=15, batch_size=8, lr=3e-3,
                   dropout=0.0, augmentation={"strategy": "brightness"})
     result = clever_hans(tmp_path, preset, n_train=160, n_test=16, size=128, shortcut_share=1.0, difficulty="hard",

@@ -15,8 +15,8 @@ from PIL import Image
 from minivgg import VGG8, save_model
 from minivgg.cli import BUNDLED_SAMPLES
 from minivgg.explain import GradCAM
-from minivgg.phantoms import write_phantoms
-from minivgg.training import PRESETS
+from minivgg.imaging.phantoms import write_phantoms
+from minivgg.training.train import PRESETS
 from tests.conftest import run_cli as run
 
 RA = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
@@ -83,7 +83,7 @@ def test_resume_refuses_a_changed_data_folder(phantom_data, tmp_path, capsys, ti
 
 def test_unreadable_file_is_reported_and_the_others_still_run(phantom_data, tmp_path, capsys, monkeypatch):
     # Tests run as root, where chmod 000 does not stop reading: make Pillow meet the error instead.
-    import minivgg.imageio as imageio
+    import minivgg.imaging.imageio as imageio
     locked = sorted((phantom_data / "RA").glob("*.png"))[0]
     real_open = imageio.Image.open
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from minivgg import activation, conv, dense, pool
+from minivgg.nn import activation, conv, dense, pool
 
 SHAPES = [(1, 1, 2, 2), (2, 3, 6, 8), (3, 5, 10, 4), (2, 16, 14, 14)]
 
@@ -94,8 +94,8 @@ def test_winograd_and_im2col_match_naive(rng, shape, dtype, tol, threads, restor
     1-3 threads: batches with fewer images than threads share the work by output
     channels, the others by images (see winograd.conv3x3_weight_grad); both are checked.
     """
-    from minivgg import threads as pool
-    from minivgg import winograd
+    from minivgg.nn import threads as pool
+    from minivgg.nn import winograd
     pool.set_threads(threads)
     N, C, H, W = shape
     x = rng.standard_normal(shape).astype(dtype)
@@ -119,8 +119,8 @@ def test_winograd_and_im2col_match_naive(rng, shape, dtype, tol, threads, restor
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_winograd_filter_transform_is_g_w_gt(rng, threads, restore_threads):
-    from minivgg import threads as pool
-    from minivgg import winograd
+    from minivgg.nn import threads as pool
+    from minivgg.nn import winograd
     pool.set_threads(threads)
     w = rng.standard_normal((3, 4, 3, 3))
     u, u_flipped = winograd.filter_transform(w), winograd.filter_transform(w, flip=True)
@@ -147,7 +147,8 @@ def test_relu_in_place_matches_naive(rng, dtype):
 
 
 def test_in_place_relu_layer_and_watched_outputs(rng):
-    from minivgg import VGG8, Tape, layers
+    from minivgg import VGG8, Tape
+    from minivgg.nn import layers
     relu = layers.ReLU(inplace=True)
     x = rng.standard_normal((2, 3)).astype(np.float32)
     out, cache = relu.forward(x)

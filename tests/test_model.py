@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from minivgg import VGG8, Adam, ModelFileError, Tape, load_model, save_model, softmax_cross_entropy
-from minivgg.modelfile import META_KEY
+from minivgg.deploy import Classifier
+from minivgg.deploy.modelfile import META_KEY
 from tests.conftest import TINY
 
 PAPER_KEYS = [f"features.{i}.{p}" for i in (0, 3, 6, 8, 11, 13, 16, 18) for p in ("weight", "bias")] + \
@@ -101,7 +102,7 @@ def test_convolutions_apply_their_relu_exactly_as_the_relu_layers(rng, dtype):
 def test_relu_then_pool_backward_in_one_pass_equals_the_layers(rng, watch, monkeypatch):
     """VGG8.backward runs ReLU + pool backward as one in-place pass where nothing else needs the ReLU's output:
     gradients equal (bit for bit) those of the layers' own backward passes; a watched ReLU is left to its layer."""
-    from minivgg import activation, pool
+    from minivgg.nn import activation, pool
     fused = []
     original = pool.relu_maxpool2x2_backward_inplace
     monkeypatch.setattr(pool, "relu_maxpool2x2_backward_inplace", lambda d, x: fused.append(1) or original(d, x))
@@ -133,7 +134,7 @@ def test_relu_then_pool_backward_in_one_pass_equals_the_layers(rng, watch, monke
 
 def test_a_tape_can_lend_the_last_steps_gradients_to_the_next(tiny64, rng):
     """Tape(reuse=grads): the dense layers' weight gradients are written into the given arrays, same values."""
-    from minivgg.layers import LayerInputError
+    from minivgg.nn.layers import LayerInputError
     x = rng.standard_normal((2, 3, 32, 32))
     tape = Tape()
     _, expected = tiny64.backward(np.ones_like(tiny64.forward(x, tape=tape)), tape)
@@ -216,7 +217,7 @@ def test_state_dict_round_trip_and_copy_semantics(rng):
 
 
 def test_save_load_round_trip(tmp_path, rng):
-    model = VGG8(**TINY, seed=4, class_names=["Normal", "RA"])
+    model = Classifier(VGG8(**TINY, seed=4, class_names=["Normal", "RA"]))
     model.preprocessing = {**model.preprocessing, "wavelet": None}
     path = tmp_path / "m.npz"
     save_model(model, path, extra={"note": "test"})

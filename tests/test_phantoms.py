@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from minivgg.cli import main
-from minivgg.phantoms import DIFFICULTIES, PhantomSettings, make_phantom, write_phantoms
+from minivgg.imaging.phantoms import DIFFICULTIES, PhantomSettings, make_phantom, write_phantoms
 
 SMALL = 96
 

@@ -32,7 +32,7 @@ def test_progress_in_a_pipe_or_quiet_draws_nothing_but_problems():
 
 
 def test_epoch_summary_line():
-    from minivgg.training import epoch_summary
+    from minivgg.training.train import epoch_summary
     line = epoch_summary({"epoch": 3, "train_loss": 0.41234, "train_accuracy": 0.8125, "seconds": 4.12,
                           "val_loss": 0.39, "val_accuracy": 0.85, "val_auc": 0.921}, 30)
     assert line == "epoch 3/30: loss 0.4123 accuracy 0.812 | validation loss 0.3900 accuracy 0.850 AUC 0.921 (4.1 s)"

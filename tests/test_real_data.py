@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from minivgg.datasets import FolderDataset
-from minivgg.imageio import load_image
-from minivgg.preprocess import preprocess, preprocessing_settings
+from minivgg.imaging.datasets import FolderDataset
+from minivgg.imaging.imageio import load_image
+from minivgg.imaging.preprocess import preprocess, preprocessing_settings
 from tests.conftest import shared_data
 
 SHARED = shared_data()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from minivgg import VGG8, Adam, Tape, softmax_cross_entropy
-from minivgg import threads
+from minivgg.nn import threads
 
 
 def test_parallel_for_keeps_order_and_shares_items_with_the_pool(restore_threads):
@@ -114,7 +114,7 @@ def test_submit_reads_ahead_on_the_pool_or_at_once_with_one_thread(restore_threa
 
 def test_a_training_step_leaves_no_kernel_cold(restore_threads):
     """After one training step every kernel the CLI's "compiling kernels" message counts is cached on disk."""
-    from minivgg import compiled
+    from minivgg.nn import compiled
     threads.set_threads(2)
     model = VGG8(channels=(8, 16, 16, 16, 32, 32, 32, 32), hidden=16, image_size=64, seed=1)
     tape = Tape()

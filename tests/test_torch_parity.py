@@ -64,7 +64,7 @@ def test_optimiser_steps_match(rng, torch, make_ours, make_theirs):
     theirs.eval()     # dropout off in both, so the two see the same function
     opt, opt_t = make_ours(ours.parameters()), make_theirs(torch, theirs.parameters())
     y = np.array([1, 0, 1, 1])
-    for step in range(5):
+    for _ in range(5):
         x = rng.standard_normal((4, 3, 32, 32))
         tape = Tape()
         _, dlogits = softmax_cross_entropy(ours.forward(x, tape=tape), y)

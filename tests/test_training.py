@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from minivgg.cli import main
-from minivgg.datasets import FolderDataset
-from minivgg.metrics import auc_score, binary_metrics, bootstrap_ci, roc_curve
-from minivgg.phantoms import write_phantoms
-from minivgg.preprocess import preprocessing_settings
-from minivgg.training import TrainingError, fit, load_checkpoint
+from minivgg.imaging.datasets import FolderDataset
+from minivgg.imaging.phantoms import write_phantoms
+from minivgg.imaging.preprocess import preprocessing_settings
+from minivgg.training.train import TrainingError, fit, load_checkpoint
+from minivgg.trust.metrics import auc_score, binary_metrics, bootstrap_ci, roc_curve
 
 TINY_PRESET = dict(channels=(2, 2, 4, 4, 4, 4, 4, 4), hidden=8, image_size=32, epochs=3, batch_size=4, lr=1e-3)
 
@@ -68,7 +68,7 @@ def test_nan_loss_stops_with_message(tiny_data, tmp_path):
 
 
 def test_train_and_evaluate_commands(tiny_data, tmp_path, capsys, monkeypatch):
-    monkeypatch.setitem(__import__("minivgg.training").training.PRESETS, "small", TINY_PRESET)
+    monkeypatch.setitem(__import__("minivgg.training.train").training.train.PRESETS, "small", TINY_PRESET)
     assert main(["train", "--data", str(tiny_data), "--out", str(tmp_path / "run"), "--epochs", "1"]) == 0
     model = tmp_path / "run" / "model.npz"
     assert main(["evaluate", "--model", str(model), "--data", str(tiny_data), "--out", str(tmp_path / "ev"),

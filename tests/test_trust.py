@@ -11,18 +11,25 @@ import pytest
 from scipy.special import logsumexp
 
 from minivgg import VGG8, ModelFileError, load_model, save_model
-from minivgg.calibration import (brier_score, calibration_report, expected_calibration_error, fit_temperature,
-                                 negative_log_likelihood)
 from minivgg.cli import BUNDLED_MODEL, BUNDLED_SAMPLES, main
-from minivgg.datasets import FolderDataset, file_list_hash, stratified_split
+from minivgg.deploy import Classifier
+from minivgg.deploy.modelfile import FORMAT, META_KEY, write_npz
 from minivgg.explain import GradCAM
-from minivgg.loss import softmax
-from minivgg.modelfile import FORMAT, META_KEY, write_npz
-from minivgg.ood import CONV_RELUS, FEATURE_LAYER, MahalanobisDetector, energy_score, ledoit_wolf
-from minivgg.phantoms import write_phantoms
-from minivgg.predict import assess, check_finite_output, format_probability, load_for_model
-from minivgg.preprocess import preprocess, preprocessing_settings
-from minivgg.training import PRESETS
+from minivgg.imaging.datasets import FolderDataset, file_list_hash, stratified_split
+from minivgg.imaging.phantoms import write_phantoms
+from minivgg.imaging.preprocess import preprocess, preprocessing_settings
+from minivgg.nn.loss import softmax
+from minivgg.nn.model import CONV_RELUS
+from minivgg.text import format_probability
+from minivgg.training.train import PRESETS
+from minivgg.trust.calibration import (
+    brier_score,
+    calibration_report,
+    expected_calibration_error,
+    fit_temperature,
+    negative_log_likelihood,
+)
+from minivgg.trust.ood import FEATURE_LAYER, MahalanobisDetector, energy_score, ledoit_wolf
 from tests.conftest import TINY, shared_data
 
 TINY_PRESET = dict(channels=(2, 2, 4, 4, 4, 4, 4, 4), hidden=8, image_size=32, epochs=2, batch_size=4, lr=1e-3)
@@ -129,8 +136,8 @@ def test_energy_score_is_minus_logsumexp(rng):
 
 def tiny_trusted_model(threshold=5.0, temperature=2.0):
     """A tiny VGG8 with a card, a temperature and a detector (made up, not fitted)."""
-    from minivgg.modelcard import new_card
-    model = VGG8(**TINY, seed=5, class_names=["Normal", "RA"])
+    from minivgg.trust.modelcard import new_card
+    model = Classifier(VGG8(**TINY, seed=5, class_names=["Normal", "RA"]))
     c = TINY["channels"][CONV_RELUS.index(FEATURE_LAYER)]
     model.ood = MahalanobisDetector(np.zeros((2, c)), np.eye(c), threshold, 0.99, FEATURE_LAYER, 10, 4)
     model.calibration = {"method": "temperature", "temperature": temperature, "n": 4, "at_bound": False,
@@ -148,7 +155,7 @@ def test_every_probability_uses_the_temperature(rng):
     np.testing.assert_allclose(probs, expected)
     assert captured[FEATURE_LAYER].shape == (3, TINY["channels"][CONV_RELUS.index(FEATURE_LAYER)], 8, 8)
     np.testing.assert_allclose(GradCAM(model)(x).probabilities, expected, rtol=1e-6)
-    found = assess(model, x)
+    found = model.assess(x)
     np.testing.assert_allclose(found.probs, expected)
     np.testing.assert_array_equal(found.in_distribution, found.ood_score <= 5.0)
 
@@ -232,12 +239,12 @@ def test_format_probability_never_shows_a_certainty_the_model_lacks(rng):
         assert abs(shown - p) <= 5e-4
 
 
-def test_check_finite_output_covers_the_scores():
+def test_check_finite_covers_the_scores():
     model = tiny_trusted_model()
     probs = np.array([[0.5, 0.5]])
-    assert check_finite_output(model, probs, np.array([1.0])) is probs
+    assert model.check_finite(probs, np.array([1.0])) is probs
     with pytest.raises(ModelFileError, match="tiny-test: output is not finite"):
-        check_finite_output(model, probs, np.array([np.nan]))
+        model.check_finite(probs, np.array([np.nan]))
 
 
 # ---------------------------------------------------------------- a tiny phantom run, end to end
@@ -263,7 +270,8 @@ def test_train_fits_card_detector_and_temperature_on_its_split(tiny_run):
     card = model.card
     assert card["name"] == "tiny" and card["intended_use"] == "testing the trust features" and card["seed"] == 0
     assert card["command"].startswith("minivgg train --data ") and card["code_version"].startswith("minivgg 0.")
-    assert card["trained_on"]["files_sha256"] == file_list_hash(ds, train_idx) and card["trained_on"]["source"] == "images"
+    trained_on = card["trained_on"]
+    assert trained_on["files_sha256"] == file_list_hash(ds, train_idx) and trained_on["source"] == "images"
     assert sum(card["trained_on"]["images_per_class"].values()) == len(train_idx)
     assert card["metrics"]["validation"]["n"] == len(val_idx)
     # The temperature and the threshold are exactly those of the validation split.
@@ -309,9 +317,9 @@ def test_evaluate_reports_calibration_and_the_share_flagged(tiny_run, capsys):
 def test_calibrate_refits_an_existing_model_exactly_as_training_did(tiny_run, tmp_path, capsys):
     path, data, _ = tiny_run
     trained = load_model(path)
-    bare = VGG8(**trained.config, class_names=trained.class_names)      # e.g. weights from PyTorch
+    bare = Classifier(VGG8(**trained.config, class_names=trained.class_names),      # e.g. weights from PyTorch
+                      preprocessing=trained.preprocessing)
     bare.load_state_dict(trained.state_dict())
-    bare.preprocessing = trained.preprocessing
     save_model(bare, tmp_path / "bare.npz")
     assert load_model(tmp_path / "bare.npz").card["trained_on"] is None
     code, out, _ = run(["calibrate", "--model", tmp_path / "bare.npz", "--data", data, "--out", tmp_path / "cal.npz",
@@ -339,8 +347,8 @@ def _old_model_file(model, path):
 
 
 def test_a_model_file_of_the_old_format_still_predicts(tmp_path, capsys):
-    model = VGG8(**{**TINY, "image_size": 64}, seed=2, class_names=["Normal", "RA"])
-    model.preprocessing = preprocessing_settings(64)
+    model = Classifier(VGG8(**{**TINY, "image_size": 64}, seed=2, class_names=["Normal", "RA"]),
+                       preprocessing=preprocessing_settings(64))
     _old_model_file(model, tmp_path / "old.npz")
     loaded = load_model(tmp_path / "old.npz")
     assert loaded.card is None and loaded.ood is None and loaded.temperature == 1.0
@@ -373,7 +381,8 @@ def test_a_trusted_model_whose_output_is_nan_is_an_error_naming_it(tmp_path, cap
 
 def _unfamiliar_inputs(settings):
     import matplotlib.cbook as cbook
-    from minivgg.imageio import load_image
+
+    from minivgg.imaging.imageio import load_image
     rng = np.random.default_rng(0)
     grays = [np.full((200, 200), v, np.float32) for v in (0.0, 0.5, 1.0)]
     grays += [rng.random((200, 200), dtype=np.float32) for _ in range(2)]
@@ -387,25 +396,25 @@ def test_bundled_model_flags_unfamiliar_images_and_not_its_phantoms():
     assert model.ood is not None and model.calibration is not None
     # Fresh phantoms like its training set (seed 7 was never used): the detector's threshold is the 99%
     # quantile of the validation scores, so about 1% of them are flagged; the target is at most 5%.
-    from minivgg.phantoms import PhantomSettings, make_phantom
+    from minivgg.imaging.phantoms import PhantomSettings, make_phantom
     fresh = [make_phantom(7, i, i % 2, PhantomSettings(difficulty="easy")).image for i in range(100)]
-    familiar = assess(model, np.stack([preprocess(g, model.preprocessing) for g in fresh]))
+    familiar = model.assess(np.stack([preprocess(g, model.preprocessing) for g in fresh]))
     assert (~familiar.in_distribution).mean() <= 0.05
     # The samples the demo and the terminal app show must not carry an out-of-distribution warning.
     samples = sorted(BUNDLED_SAMPLES.glob("*/*.png"))
-    shown = assess(model, np.stack([load_for_model(f, model) for f in samples]))
+    shown = model.assess(np.stack([model.read(f) for f in samples]))
     assert len(samples) == 6 and shown.in_distribution.all()
-    assert not assess(model, _unfamiliar_inputs(model.preprocessing)).in_distribution.any()
+    assert not model.assess(_unfamiliar_inputs(model.preprocessing)).in_distribution.any()
 
 
 def test_bundled_model_flags_real_radiographs():
-    from minivgg.imageio import load_image
+    from minivgg.imaging.imageio import load_image
     real = shared_data()
     files = sorted(real.glob("ramw600-wrist-sample/*/*.png")) + sorted(real.glob("pediatric-hands/*.png"))
     if len(files) != 70:
         pytest.skip(f"the 70 real radiographs are not at {real} (a user's fresh clone; set MINIVGG_SHARED_DATA)")
     model = load_model(BUNDLED_MODEL)
-    found = assess(model, np.stack([preprocess(load_image(f), model.preprocessing) for f in files]))
+    found = model.assess(np.stack([preprocess(load_image(f), model.preprocessing) for f in files]))
     assert (~found.in_distribution).mean() >= 0.95
 
 

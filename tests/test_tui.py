@@ -9,32 +9,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image as PILImage
 from textual.worker import WorkerCancelled
 
-from minivgg import VGG8
+from minivgg import VGG8, Classifier, ExplainSettings, load_model, save_model
 from minivgg.cli import BUNDLED_SAMPLES, main
 from minivgg.explain import GradCAM
-from minivgg.preprocess import preprocessing_settings, to_display
-from minivgg.tui import app as tui_app
+from minivgg.imaging.preprocess import preprocessing_settings, to_display
 from minivgg.tui.app import MiniVGGApp
 
 RA_SAMPLE = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
 
 
 def tiny_model():
-    model = VGG8(channels=(4, 4, 8, 8, 8, 8, 8, 8), hidden=8, image_size=64, seed=0, class_names=["Normal", "RA"])
-    model.preprocessing = preprocessing_settings(64)
-    return model
+    network = VGG8(channels=(4, 4, 8, 8, 8, 8, 8, 8), hidden=8, image_size=64, seed=0, class_names=["Normal", "RA"])
+    return Classifier(network, preprocessing=preprocessing_settings(64))
 
 
 def make_app(tmp_path, image=None, cam="gradcam"):
     return MiniVGGApp(tiny_model(), image=image, out_dir=tmp_path / "out", samples=[RA_SAMPLE],
-                      graphics="halfcell", shap_budget=40, shap_regions=8, cam=cam)
+                      graphics="halfcell", settings=ExplainSettings(budget=40, regions=8, cam=cam))
 
 
 async def settle(app, pilot):
-    """Wait for the app's own computations (not the long-lived loader of an open file picker)."""
-    ours = [w for w in app.workers if w.group in ("predict", "gradcam", "shap")]
+    """Wait for the app's own computations and saves (not the long-lived loader of an open file picker)."""
+    ours = [w for w in app.workers if w.group in ("predict", "gradcam", "shap", "save")]
     if ours:                                  # (an empty list would mean "wait for every worker")
         with suppress(WorkerCancelled):
             await app.workers.wait_for_complete(ours)
@@ -61,7 +60,7 @@ def test_open_predict_explain_save(tmp_path):
             assert app.current.shap is not None
             assert "SHAP done" in text_of(app, "#status")
             await pilot.press("w")
-            await pilot.pause()
+            await settle(app, pilot)
             for suffix in ("_gradcam.png", "_shap.png", "_explain.png"):
                 assert (tmp_path / "out" / f"{RA_SAMPLE.stem}{suffix}").stat().st_size > 0
             assert "saved 3 files" in text_of(app, "#status")
@@ -88,9 +87,9 @@ def test_shap_panel_redraws_every_round_and_progress_only_rises(tmp_path, monkey
     shown, progress = [], []
     real_show, real_progress = MiniVGGApp.show_shap, MiniVGGApp.set_progress
 
-    def spy_show(self, item, result, state):
-        shown.append((item, result.n_evaluations, result.max_stderr, state))
-        return real_show(self, item, result, state)
+    def spy_show(self, item, explanation, state):
+        shown.append((item, explanation.shap.n_evaluations, explanation.shap.max_stderr, state))
+        return real_show(self, item, explanation, state)
 
     def spy_progress(self, done, total):
         progress.append((done, total))
@@ -100,7 +99,7 @@ def test_shap_panel_redraws_every_round_and_progress_only_rises(tmp_path, monkey
 
     async def run():
         app = MiniVGGApp(tiny_model(), image=RA_SAMPLE, out_dir=tmp_path / "out", graphics="halfcell",
-                         shap_budget=200, shap_regions=8)
+                         settings=ExplainSettings(budget=200, regions=8))
         async with app.run_test(size=(130, 40)) as pilot:
             await settle(app, pilot)
             progress.clear()
@@ -185,16 +184,16 @@ def test_quick_keys_never_save_one_image_under_another(tmp_path, monkeypatch, re
     """c s l Esc g Enter w, pressed without waiting: whatever is saved is the new image's own map."""
     normal = sorted((BUNDLED_SAMPLES / "Normal").glob("*.png"))[0]
     saved = []
-    real_save = tui_app.save_explanation
+    real_save = Classifier.save_explanation
 
-    def spy(out, stem, gray, class_name, probability=None, cam=None, shap=None, **kw):
-        saved.append((stem, gray, cam, shap))
-        return real_save(out, stem, gray, class_name, probability, cam=cam, shap=shap, **kw)
-    monkeypatch.setattr(tui_app, "save_explanation", spy)
+    def spy(self, explanation, out, stem, combined=True):
+        saved.append((stem, self.display(explanation.x), explanation.cam, explanation.shap))
+        return real_save(self, explanation, out, stem, combined)
+    monkeypatch.setattr(Classifier, "save_explanation", spy)
 
     async def run():
         app = MiniVGGApp(tiny_model(), image=RA_SAMPLE, out_dir=tmp_path / "out", samples=[normal],
-                         graphics="halfcell", shap_budget=400, shap_regions=12)
+                         graphics="halfcell", settings=ExplainSettings(budget=400, regions=12))
         async with app.run_test(size=(130, 40)) as pilot:
             await settle(app, pilot)
             for key in ("c", "s", "l", "escape", "g", "enter", "w", "c", "w"):
@@ -204,8 +203,7 @@ def test_quick_keys_never_save_one_image_under_another(tmp_path, monkeypatch, re
             await settle(app, pilot)
             assert app.current.path == normal and app.is_running
             model = app.model
-            from minivgg.predict import load_for_model
-            x = load_for_model(normal, model)
+            x = model.read(normal)
             expected_cam = GradCAM(model)(x[None], int(model.predict_proba(x[None])[0].argmax())).normalized[0]
             assert saved, "the last save had a Grad-CAM map to write"
             for stem, gray, cam, shap in saved:
@@ -246,6 +244,33 @@ def test_gradcam_then_shap_in_quick_succession_keeps_both(tmp_path):
             await settle(app, pilot)
             assert app.current.cam is not None and app.current.shap is not None
             await pilot.press("w")
-            await pilot.pause()
+            await settle(app, pilot)
             assert "saved 3 files" in text_of(app, "#status")
     asyncio.run(run())
+
+
+def test_saved_gradcam_is_stamped_as_the_command_line_stamps_it(tmp_path):
+    """c then w: the picture holds the shown explanation's stamp, the one ``minivgg explain`` writes, and its map."""
+    model_file = tmp_path / "tiny.npz"
+    save_model(tiny_model(), model_file)
+    assert main(["explain", str(RA_SAMPLE), "--method", "gradcam", "--model", str(model_file),
+                 "--out", str(tmp_path / "cli"), "--save-raw"]) == 0
+
+    async def run():
+        app = MiniVGGApp(load_model(model_file), image=RA_SAMPLE, out_dir=tmp_path / "out", graphics="halfcell",
+                         settings=ExplainSettings(raw=True))
+        async with app.run_test(size=(130, 40)) as pilot:
+            await settle(app, pilot)
+            await pilot.press("c")
+            await settle(app, pilot)
+            await pilot.press("w")
+            await settle(app, pilot)
+            assert "saved" in text_of(app, "#status")
+            return app.model.stamp(app.current.cam_explanation)
+    stamp = asyncio.run(run())
+    fields = ("Model", "Class", "Probability", "In distribution", "Map")
+    app_text = PILImage.open(tmp_path / "out" / f"{RA_SAMPLE.stem}_gradcam.png").text
+    cli_text = PILImage.open(tmp_path / "cli" / f"{RA_SAMPLE.stem}_gradcam.png").text
+    assert {k: app_text[k] for k in fields} == {k: stamp[k] for k in fields} == {k: cli_text[k] for k in fields}
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / f"{RA_SAMPLE.stem}_gradcam.npy"),
+                                  np.load(tmp_path / "cli" / f"{RA_SAMPLE.stem}_gradcam.npy"))

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from minivgg.layers import Conv3x3, Dense, Dropout, Flatten, MaxPool2x2, ReLU
+from minivgg.nn.layers import Conv3x3, Dense, Dropout, Flatten, MaxPool2x2, ReLU
 
 
 class TorchVGG8(nn.Module):

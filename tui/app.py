@@ -1,21 +1,29 @@
 """``minivgg tui``: open a radiograph, see the class probabilities and the heatmaps, save them.
 
-Layout::
+Layout (``app.tcss``)::
 
     +-------------------------------------------------------------+
     | radiograph        | Grad-CAM           | SHAP               |
     | (half-block or    |                    |                    |
     |  graphics)        |                    |                    |
     +-------------------------------------------------------------+
-    | probabilities (bars)           | status / progress          |
+    | probabilities (bars)           | model card, status,        |
+    |                                | progress                   |
     +-------------------------------------------------------------+
     | footer: key bindings                                        |
 
-Pictures use coloured half-blocks, which work over any SSH connection; a terminal
-graphics protocol (kitty, sixel) is used only when the terminal announces one.
-Prediction, Grad-CAM and SHAP run in background threads, so the interface never
-freezes; SHAP reports progress and can be cancelled. Widgets are only touched from
-the interface thread (``call_from_thread``).
+The app computes and saves only through the model's own operations
+(:class:`~minivgg.deploy.classifier.Classifier`), the ones ``minivgg explain`` uses:
+``read`` a file, ``assess`` it, ``explain_rounds`` it with the app's
+:class:`~minivgg.explain.settings.ExplainSettings` (one map per key: ``c`` the
+class-activation map, ``s`` Kernel-SHAP), and ``save_explanation`` of both maps under the
+name the command line gives the file. A picture saved here is the one the command line
+writes, with the same stamp.
+
+Prediction, the maps and saving run in background threads, so the interface never
+freezes (matplotlib takes about a second per save); SHAP redraws after each round of
+model calls, reports progress and can be stopped, keeping its latest map. Widgets are
+only touched from the interface thread (``call_from_thread``).
 
 The model's name and intended use (from its card) are always on screen, and an image the
 model's out-of-distribution detector flags gets a red warning and a red frame: the model
@@ -28,53 +36,37 @@ image no longer on screen is dropped. Saving writes only the current record's ma
 under the current record's name.
 """
 
-import warnings
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image as PILImage
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import DirectoryTree, Footer, Header, Label, Markdown, OptionList, ProgressBar, Static
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import get_current_worker
-from textual_image.renderable import Image as AutoRenderable
-from textual_image.renderable.halfcell import Image as HalfcellRenderable
-from textual_image.renderable.unicode import Image as UnicodeRenderable
-from textual_image.widget import HalfcellImage
-from textual_image.widget import Image as AutoImage
 
-from minivgg.explain import GradCAM, KernelSHAP
-from minivgg.explain.kernelshap import DEFAULT_BUDGET, DEFAULT_REGIONS
-from minivgg.explain.render import gradcam_overlay, save_explanation, shap_overlay
-from minivgg.files import OutputError, prepare_output_dir
-from minivgg.imageio import ImageError, is_image_path
-from minivgg.layers import MaxPool2x2
-from minivgg.modelcard import model_name
-from minivgg.predict import NOT_TRAINED_ON_THIS, assess, format_probability, load_for_model
-from minivgg.preprocess import to_display
+from minivgg.deploy.classifier import Assessment, Explanation
+from minivgg.errors import ImageError
+from minivgg.explain.gradcam import METHODS as CAM_NAMES
+from minivgg.explain.render import gradcam_overlay, shap_overlay
+from minivgg.explain.settings import ExplainSettings
+from minivgg.files import distinct_stems, prepare_output_dir
+from minivgg.text import NOT_TRAINED_ON_THIS, format_probability
+from minivgg.tui.gallery import Gallery
+from minivgg.tui.help import HelpScreen
+from minivgg.tui.layers import LayersScreen
+from minivgg.tui.picker import ImagePicker
+from minivgg.tui.pictures import picture_widget_class, to_pil
 
-# textual-image 0.12 (the last for Python 3.11) calls Pillow's getdata(), deprecated in
-# Pillow 13 and removed in 14 (pyproject bounds Pillow below 14).
-warnings.filterwarnings("ignore", message=r".*getdata is deprecated", category=DeprecationWarning)
-
-PANEL_W, PANEL_H = 36, 18          # picture panels, in terminal cells
-
-
-def picture_widget_class(graphics="auto"):
-    """HalfcellImage unless the terminal speaks a graphics protocol (and ``graphics`` allows it)."""
-    if graphics == "auto" and AutoRenderable not in (HalfcellRenderable, UnicodeRenderable):
-        return AutoImage
-    return HalfcellImage
-
-
-def to_pil(rgb_or_gray):
-    """Float image in [0, 1], (S, S) or (S, S, 3), to a PIL image."""
-    a = (np.clip(rgb_or_gray, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return PILImage.fromarray(a)
+# The worker groups whose results belong to one image: opening another cancels them.
+# (Saving is not among them: a save in flight writes the image it was started for.)
+COMPUTATIONS = ("predict", "gradcam", "shap")
+# Actions of bindings that Textual's own command palette already offers.
+PALETTE_HAS = {"quit"}
 
 
 class Cancelled(Exception):
@@ -83,177 +75,108 @@ class Cancelled(Exception):
 
 @dataclass(eq=False)
 class Opened:
-    """One opened image and what has been computed for it (compared by identity)."""
+    """One opened image and what has been computed for it (compared by identity).
+
+    Attributes
+    ----------
+    path : Path, the file
+    x : (3, S, S) the model input (``model.read``)
+    gray : (S, S) what the model saw, for display
+    found : Assessment of ``x`` (one image's), or None while the prediction runs
+    cam_explanation : Explanation holding the class-activation map, or None
+    shap_explanation : Explanation holding the latest Kernel-SHAP estimate, or None
+    shap_done : whether that estimate is the finished one (not a round's, nor a stopped run's)
+    """
     path: Path
-    x: np.ndarray              # the model input (3, S, S)
-    gray: np.ndarray           # what the model saw, for display (S, S)
-    probs: np.ndarray = None
-    in_distribution: bool = None   # None: not known (a model without a detector)
-    cam: np.ndarray = None     # normalised Grad-CAM map (S, S)
-    shap: object = None        # SHAPResult
+    x: np.ndarray
+    gray: np.ndarray
+    found: Assessment = None
+    cam_explanation: Explanation = None
+    shap_explanation: Explanation = None
+    shap_done: bool = False
+
+    @property
+    def probs(self):
+        """(K,) the class probabilities, or None while the prediction runs."""
+        return None if self.found is None else self.found.probs
+
+    @property
+    def cam(self):
+        """(S, S) the normalised class-activation map, or None."""
+        return None if self.cam_explanation is None else self.cam_explanation.cam
+
+    @property
+    def shap(self):
+        """The latest :class:`~minivgg.explain.kernelshap.SHAPResult`, or None."""
+        return None if self.shap_explanation is None else self.shap_explanation.shap
 
     @property
     def flagged(self):
         """True when the model's detector found the image unlike its training images."""
-        return self.in_distribution is not None and not self.in_distribution
+        return self.found is not None and self.found.flagged
 
     def target(self, model):
-        """The explained class: the predicted one (predicting now if the prediction is still running)."""
-        probs = self.probs if self.probs is not None else model.predict_proba(self.x[None])[0]
-        return int(probs.argmax())
+        """The predicted class; runs the model while the prediction is not back (so never on the interface thread)."""
+        found = self.found if self.found is not None else model.assess(self.x[None])[0]
+        return int(found.probs.argmax())
 
-
-HELP = """\
-# minivgg: terminal app
-
-Classifies a hand radiograph with a VGG8 and explains the prediction.
-
-| key | action |
-|---|---|
-| `o` | open an image file (file picker, images only) |
-| `g` | open one of the bundled sample phantoms |
-| `c` | compute Grad-CAM (where a deep conv layer with maps of at least 14x14 looks) |
-| `s` | compute Kernel-SHAP (which regions push towards the class) |
-| `x` | cancel a running computation |
-| `w` | write the heatmaps and the combined figure to the output folder |
-| `l` | layers: what each conv block sees (its feature maps) |
-| `?` | this help |
-| `ctrl+p` | command palette |
-| `ctrl+q` | quit |
-
-Grad-CAM: bright = strong evidence *for* the predicted class.
-SHAP: red pushes towards the class, blue against it.
-The model's output is not a diagnosis. Read the model's intended use (bottom right).
-A red **out of distribution** warning means the image is not like the model's training
-images: the model was not trained on images like it, and its prediction is not reliable.
-"""
-
-
-class HelpScreen(ModalScreen):
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="help"):
-            yield Markdown(HELP)
-
-
-class ImagePicker(ModalScreen):
-    """A directory tree that lists only folders and image files; Enter on a file opens it."""
-    BINDINGS = [Binding("escape", "dismiss", "Close")]
-
-    class ImageTree(DirectoryTree):
-        def filter_paths(self, paths):
-            return [p for p in paths if p.is_dir() or is_image_path(p)]
-
-    def __init__(self, start):
-        super().__init__()
-        self.start = start
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="picker"):
-            yield Label("Open an image (Enter), Esc to close")
-            yield self.ImageTree(self.start)
-
-    def on_directory_tree_file_selected(self, event):
-        self.dismiss(Path(event.path))
-
-
-class Gallery(ModalScreen):
-    BINDINGS = [Binding("escape", "dismiss", "Close")]
-
-    def __init__(self, samples):
-        super().__init__()
-        self.samples = samples
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="gallery"):
-            yield Label("Bundled sample phantoms (true class / file)")
-            yield OptionList(*[f"{p.parent.name} / {p.name}" for p in self.samples])
-
-    def on_option_list_option_selected(self, event):
-        self.dismiss(self.samples[event.option_index])
-
-
-class LayersScreen(ModalScreen):
-    """The feature maps after each conv block's last ReLU: the first 8 channels, each scaled to [0, 1]."""
-    BINDINGS = [Binding("escape,l", "dismiss", "Close")]
-
-    def __init__(self, model, x, picture_class):
-        super().__init__()
-        self.model, self.x, self.picture_class = model, x, picture_class
-
-    def block_outputs(self):
-        """{layer name: (C, h, w)} for the ReLU that ends each block (the layer before each pool)."""
-        layers = self.model.layers
-        ends = [layers[i][0] for i in range(len(layers) - 1) if isinstance(layers[i + 1][1], MaxPool2x2)]
-        _, outputs = self.model.infer(self.x[None], capture=ends)
-        return {n: outputs[n][0] for n in ends}
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(id="layers"):
-            yield Label("What each conv block sees: 8 feature maps per block (bright = strong response)")
-            for i, (name, maps) in enumerate(self.block_outputs().items(), 1):
-                tiles = []
-                for m in maps[:8]:
-                    lo, hi = float(m.min()), float(m.max())
-                    tiles.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
-                while len(tiles) < 8:
-                    tiles.append(np.zeros_like(maps[0]))
-                grid = np.concatenate([np.concatenate(tiles[:4], 1), np.concatenate(tiles[4:], 1)], 0)
-                yield Label(f"block {i} ({name}): {maps.shape[0]} channels of {maps.shape[1]}x{maps.shape[2]}")
-                yield self.picture_class(to_pil(grid), classes="layer-grid")
+    def explanation(self):
+        """Every map computed so far as one :class:`Explanation` (what saving writes), or None."""
+        cam, shap = self.cam_explanation, self.shap_explanation
+        if cam is None or shap is None:
+            return shap if cam is None else cam
+        return cam.merged(shap)
 
 
 class MiniVGGApp(App):
-    """The minivgg terminal app. ``model`` is a VGG8; ``image`` an optional path to open at start."""
+    """The minivgg terminal app.
+
+    Parameters
+    ----------
+    model : Classifier
+    image : path of an image to open at start, optional
+    out_dir : the folder ``w`` saves to (created when saving)
+    samples : paths of the sample images ``g`` offers
+    graphics : "auto" (a terminal graphics protocol when the terminal has one) or "halfcell"
+    settings : ExplainSettings of both maps; each key computes one (``method`` is replaced)
+    """
 
     TITLE = "minivgg"
     SUB_TITLE = "VGG8 hand-radiograph classifier"
-    CSS = f"""
-    #pictures {{ height: {PANEL_H + 2}; }}
-    .panel {{ width: {PANEL_W + 2}; height: {PANEL_H + 2}; border: round $primary; }}
-    .panel > .picture {{ width: {PANEL_W}; height: {PANEL_H}; }}
-    #bottom {{ height: auto; }}
-    #probs {{ width: 1fr; height: auto; padding: 0 1; }}
-    #status-box {{ width: 1fr; height: auto; padding: 0 1; }}
-    #model-card {{ color: $text-muted; }}
-    .panel.flagged {{ border: heavy $error; }}
-    #progress {{ width: 40; }}
-    HelpScreen, ImagePicker, Gallery, LayersScreen {{ align: center middle; }}
-    #help, #picker, #gallery, #layers {{ width: 90%; height: 85%; border: thick $primary; background: $surface; }}
-    .layer-grid {{ width: 72; height: 12; }}
-    """
+    CSS_PATH = "app.tcss"
+    # The one list of the app's actions: the footer shows the descriptions, and the help
+    # screen's key table and the command palette are built from it (the tooltips).
     BINDINGS = [
-        Binding("o", "open", "Open"),
-        Binding("g", "gallery", "Samples"),
-        Binding("c", "gradcam", "Grad-CAM"),
-        Binding("s", "shap", "SHAP"),
-        Binding("x", "cancel", "Cancel"),
-        Binding("w", "save", "Save"),
-        Binding("l", "layers", "Layers"),
-        Binding("question_mark", "help", "Help"),
-        Binding("ctrl+q", "quit", "Quit"),
+        Binding("o", "open", "Open", tooltip="open an image file (file picker, images only)"),
+        Binding("g", "gallery", "Samples", tooltip="open one of the bundled sample phantoms"),
+        Binding("c", "gradcam", "Grad-CAM", tooltip="compute Grad-CAM, or HiResCAM with --cam hirescam "
+                                                    "(where a deep conv layer with maps of at least 14x14 looks)"),
+        Binding("s", "shap", "SHAP", tooltip="compute Kernel-SHAP (which regions push towards the class)"),
+        Binding("x", "cancel", "Cancel", tooltip="cancel a running computation (SHAP keeps its latest map)"),
+        Binding("w", "save", "Save", tooltip="write the heatmaps and the combined figure to the output folder"),
+        Binding("l", "layers", "Layers", tooltip="layers: what each conv block sees (its feature maps)"),
+        Binding("question_mark", "help", "Help", tooltip="show the keys and how to read the pictures"),
+        Binding("ctrl+q", "quit", "Quit", tooltip="quit"),
     ]
 
     def __init__(self, model, image=None, out_dir="minivgg-output", samples=(), graphics="auto",
-                 shap_budget=DEFAULT_BUDGET, shap_regions=DEFAULT_REGIONS, cam="gradcam"):
+                 settings=ExplainSettings()):
         super().__init__()
         self.model = model
-        self.cam = GradCAM(model, method=cam)      # holds no state of a call: shared by the workers
         self.start_image = Path(image) if image else None
         self.out_dir = Path(out_dir)
         self.samples = list(samples)
         self.picture_class = picture_widget_class(graphics)
-        self.shap_budget, self.shap_regions = shap_budget, shap_regions
-        self.current = None        # the Opened image on screen
-        self.saved = []
+        self.settings = settings
+        self.current = None                 # the Opened image on screen
+        self.saving = threading.Lock()      # matplotlib's pyplot is not thread-safe: one save at a time
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="pictures"):
-            for key, title in (("image", "radiograph"), ("gradcam", self.cam.name), ("shap", "SHAP")):
+            for key, title in (("image", "radiograph"), ("gradcam", CAM_NAMES[self.settings.cam]), ("shap", "SHAP")):
                 with Vertical(classes="panel", id=f"panel-{key}") as panel:
                     panel.border_title = title
                     yield self.picture_class(None, id=f"pic-{key}", classes="picture")
@@ -261,7 +184,7 @@ class MiniVGGApp(App):
             yield Static("Open a radiograph: o (file), g (samples), ? (help)", id="probs")
             with Vertical(id="status-box"):
                 intended = (self.model.card or {}).get("intended_use", "not known (a model file without a card)")
-                yield Static(f"model: {model_name(self.model)}\nintended use: {intended}", id="model-card", markup=False)
+                yield Static(f"model: {self.model.name}\nintended use: {intended}", id="model-card", markup=False)
                 yield Static("ready", id="status")
                 yield ProgressBar(total=100, show_eta=False, id="progress")
         yield Footer()
@@ -272,15 +195,9 @@ class MiniVGGApp(App):
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
-        for title, help_text, action in [
-            ("Open image", "Pick a radiograph from disk", self.action_open),
-            ("Open sample", "One of the bundled phantoms", self.action_gallery),
-            ("Grad-CAM", "Compute the Grad-CAM heatmap", self.action_gradcam),
-            ("SHAP", "Compute Kernel-SHAP region values", self.action_shap),
-            ("Save heatmaps", f"Write PNGs to {self.out_dir}", self.action_save),
-            ("Layers", "Feature maps of each conv block", self.action_layers),
-        ]:
-            yield SystemCommand(title, help_text, action)
+        for binding in self.BINDINGS:
+            if binding.action not in PALETTE_HAS:
+                yield SystemCommand(binding.description, binding.tooltip, getattr(self, f"action_{binding.action}"))
 
     def set_status(self, text):
         self.query_one("#status", Static).update(text)
@@ -291,40 +208,46 @@ class MiniVGGApp(App):
     def show(self, key, array):
         self.query_one(f"#pic-{key}").image = to_pil(array)
 
+    def show_error(self, title, error):
+        """Say what went wrong, in the status line and a notification; the app stays usable."""
+        self.set_status(f"[b red]error:[/] {escape(str(error))}")
+        self.notify(str(error), title=title, severity="error", markup=False)
+
     # ------------------------------------------------------------------ opening and predicting
 
     def open_image(self, path):
+        """Show the image at ``path`` and start predicting; an unreadable file leaves the one on screen."""
         path = Path(path)
         try:
-            x = load_for_model(path, self.model)
+            x = self.model.read(path)           # reading and preprocessing is quick: no worker needed
         except ImageError as e:
-            self.set_status(f"[b red]error:[/] {e}")
-            self.notify(str(e), title="Cannot open", severity="error")
+            self.show_error("Cannot open", e)
             return
-        for group in ("predict", "gradcam", "shap"):        # their results would be for the old image
+        for group in COMPUTATIONS:              # their results would be for the old image
             self.workers.cancel_group(self, group)
-        self.current = item = Opened(path, x, to_display(x, self.model.preprocessing))
+        self.current = item = Opened(path, x, self.model.display(x))
         self.show_flag(False)
         self.query_one("#pic-gradcam").image = None
         self.query_one("#pic-shap").image = None
         self.set_progress(0, 100)
         self.show("image", item.gray)
         self.sub_title = str(path)
-        self.set_status(f"predicting {path.name} ...")
+        self.set_status(f"predicting {escape(path.name)} ...")
         self.predict(item)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="predict")
     def predict(self, item):
-        found = assess(self.model, item.x[None])[0]
-        self.call_from_thread(self.show_probabilities, item, found.probs, found.in_distribution)
+        """(worker) The model's probabilities and out-of-distribution verdict for ``item``."""
+        self.call_from_thread(self.show_probabilities, item, self.model.assess(item.x[None])[0])
 
-    def show_probabilities(self, item, probs, in_distribution=None):
-        item.probs, item.in_distribution = probs, in_distribution
+    def show_probabilities(self, item, found):
+        """Keep ``item``'s assessment; while it is on screen, draw the bars and any out-of-distribution warning."""
+        item.found = found
         if item is not self.current:
             return
-        best = int(probs.argmax())
+        best = int(found.probs.argmax())
         lines = []
-        for i, (name, p) in enumerate(zip(self.model.class_names, probs)):
+        for i, (name, p) in enumerate(zip(self.model.class_names, found.probs)):
             bar = "█" * int(round(p * 30))
             style = "b green" if i == best else "dim"
             lines.append(f"[{style}]{name:>12} {bar:<30} {format_probability(p):>8}[/]")
@@ -333,7 +256,7 @@ class MiniVGGApp(App):
             lines.append(f"[b red]⚠ OUT OF DISTRIBUTION:[/] [red]{NOT_TRAINED_ON_THIS}[/]")
         self.query_one("#probs", Static).update("\n".join(lines))
         self.show_flag(item.flagged)
-        self.set_status(f"{item.path.name}: predicted {self.model.class_names[best]}"
+        self.set_status(f"{escape(item.path.name)}: predicted {self.model.class_names[best]}"
                         + (" (out of distribution)" if item.flagged else ""))
 
     def show_flag(self, flagged):
@@ -361,7 +284,7 @@ class MiniVGGApp(App):
         self.push_screen(Gallery(self.samples), lambda p: p and self.open_image(p))
 
     def action_help(self):
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.BINDINGS))
 
     def action_layers(self):
         if not self._need_image():
@@ -369,7 +292,7 @@ class MiniVGGApp(App):
 
     def action_gradcam(self):
         if not self._need_image():
-            self.set_status("Grad-CAM: computing ...")
+            self.set_status(f"{CAM_NAMES[self.settings.cam]}: computing ...")
             self.gradcam(self.current)
 
     def action_shap(self):
@@ -384,47 +307,62 @@ class MiniVGGApp(App):
             w.cancel()
         self.set_status("cancelled" if running else "nothing to cancel")
 
+    # ------------------------------------------------------------------ explaining
+
+    def explanations(self, item, method, progress=None):
+        """``model.explain_rounds`` of ``item`` computing only ``method``'s map (call it in a worker).
+
+        While the prediction is still running, ``explain_rounds`` predicts the target class
+        itself, in the worker that calls it.
+        """
+        return self.model.explain_rounds(item.x, replace(self.settings, method=method), found=item.found,
+                                         path=item.path, progress=progress)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="gradcam")
     def gradcam(self, item):
-        result = self.cam(item.x[None], item.target(self.model))
-        if not get_current_worker().is_cancelled:
-            self.call_from_thread(self.finish_gradcam, item, result.normalized[0], result.warnings)
+        """(worker) The class-activation map of ``item``: ``explain_rounds`` yields it once."""
+        for explanation in self.explanations(item, "gradcam"):
+            if not get_current_worker().is_cancelled:       # x pressed during the pass: the user gave up on it
+                self.call_from_thread(self.show_gradcam, item, explanation)
 
-    def finish_gradcam(self, item, cam, warnings):
-        item.cam = cam
+    def show_gradcam(self, item, explanation):
+        """Keep ``item``'s class-activation map; while it is on screen, draw it."""
+        item.cam_explanation = explanation
         if item is not self.current:
             return
-        self.show("gradcam", gradcam_overlay(item.gray, cam))
-        self.set_status("Grad-CAM done" + (f" ({warnings[0]})" if warnings else ""))
+        self.show("gradcam", gradcam_overlay(item.gray, explanation.cam))
+        notes = explanation.notes
+        self.set_status(f"{explanation.cam_name} done" + (f" ({notes[0]})" if notes else ""))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="shap")
     def shap(self, item):
-        """Kernel-SHAP in rounds: the panel shows each round's estimate; x keeps the latest one."""
+        """(worker) Kernel-SHAP in rounds: the panel shows each round's estimate; x keeps the latest one."""
         worker = get_current_worker()
 
         def progress(done, total):
+            # Called between batches of model calls: the one place a running Kernel-SHAP can be stopped.
             if worker.is_cancelled:
                 raise Cancelled()
             self.call_from_thread(self.show_progress, item, done, total)
-        explainer = KernelSHAP(self.model, n_regions=self.shap_regions, budget=self.shap_budget)
-        result, state = None, "done"
+        explanation, state = None, "done"
         try:
-            for result in explainer.rounds(item.x, item.target(self.model), progress=progress):
-                self.call_from_thread(self.show_shap, item, result, "round")
+            for explanation in self.explanations(item, "shap", progress):
+                self.call_from_thread(self.show_shap, item, explanation, "round")
         except Cancelled:
             state = "stopped"
-        if result is not None:
-            self.call_from_thread(self.show_shap, item, result, state)
+        if explanation is not None:
+            self.call_from_thread(self.show_shap, item, explanation, state)
 
     def show_progress(self, item, done, total):
         if item is self.current:
             self.set_progress(done, total)
 
-    def show_shap(self, item, result, state):
+    def show_shap(self, item, explanation, state):
         """Draw a SHAP estimate of ``item``: a round's (``state`` "round"), or the last ("done", "stopped")."""
-        item.shap = result
+        item.shap_explanation, item.shap_done = explanation, state == "done"
         if item is not self.current:
             return
+        result = explanation.shap
         self.show("shap", shap_overlay(item.gray, result))
         error = "exact" if result.exact else f"largest stderr {result.max_stderr:.2g} (faded: within 2 stderr of 0)"
         calls = f"{result.n_evaluations}/{result.budget} model calls"
@@ -436,28 +374,41 @@ class MiniVGGApp(App):
 
     def on_worker_state_changed(self, event):
         if event.state.name == "ERROR":
-            self.set_status(f"[b red]error:[/] {event.worker.error}")
-            self.notify(str(event.worker.error), title="Computation failed", severity="error")
+            self.show_error("Computation failed", event.worker.error)
+
+    # ------------------------------------------------------------------ saving
 
     def action_save(self):
+        """Save the maps of the image on screen, as they are now (a running SHAP's latest round)."""
         if self._need_image():
             return
         item = self.current
-        if item.cam is None and item.shap is None:
+        explanation = item.explanation()
+        if explanation is None:
             self.notify("Compute Grad-CAM (c) or SHAP (s) first", severity="warning")
             return
-        target = item.target(self.model)
-        name = self.model.class_names[target]
-        probs = item.probs if item.probs is not None else self.model.predict_proba(item.x[None])[0]
+        shap = explanation.shap
+        note = ("" if shap is None or item.shap_done
+                else f" (partial SHAP after {shap.n_evaluations} of {shap.budget} model calls)")
+        self.set_status("saving ...")
+        self.save(explanation, note)
+
+    @work(thread=True, exit_on_error=False, group="save")
+    def save(self, explanation, note):
+        """(worker) Write ``explanation``'s stamped pictures to the output folder, named as ``minivgg explain`` does.
+
+        ``note`` is added to the status line afterwards (a partial SHAP map).
+        """
+        stem = distinct_stems([explanation.path])[explanation.path]
         try:
-            written = save_explanation(prepare_output_dir(self.out_dir), item.path.stem, item.gray, name,
-                                       float(probs[target]), cam=item.cam, shap=item.shap, title=item.path.name,
-                                       warning=f"Out of distribution: {NOT_TRAINED_ON_THIS}." if item.flagged else None,
-                                       cam_name=self.cam.name)
-        except (OutputError, OSError) as e:
-            self.set_status(f"[b red]error:[/] {e}")
-            self.notify(str(e), title="Cannot save", severity="error")
+            with self.saving:
+                written = self.model.save_explanation(explanation, prepare_output_dir(self.out_dir), stem)
+        except OSError as e:                    # minivgg's OutputError is one
+            self.call_from_thread(self.show_error, "Cannot save", e)
             return
-        self.saved = written
-        self.set_status(f"saved {len(written)} files to {self.out_dir.resolve()}")
-        self.notify("\n".join(str(p) for p in written), title=f"Saved to {self.out_dir}")
+        self.call_from_thread(self.show_saved, written, note)
+
+    def show_saved(self, written, note):
+        """Say where the files went; ``note`` qualifies them (a partial SHAP map)."""
+        self.set_status(f"saved {len(written)} files to {escape(str(self.out_dir.resolve()))}{note}")
+        self.notify("\n".join(str(p) for p in written), title=f"Saved to {self.out_dir}", markup=False)

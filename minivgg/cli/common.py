@@ -1,0 +1,101 @@
+"""What several commands share: the model to load, the input files, a results file, Dask, the records loop."""
+
+from pathlib import Path
+
+from minivgg.app.cluster import chunked, run_chunks, start_client
+from minivgg.app.predict import error_record, predict_files, prediction_record
+from minivgg.app.results import ResultsFile
+from minivgg.deploy.bundled import BUNDLED_MODEL
+from minivgg.deploy.modelfile import load_model
+from minivgg.errors import ImageError, NoInput
+from minivgg.files import MISSING, input_problem
+from minivgg.imaging.imageio import IMAGE_SUFFIXES, is_image_path
+
+
+def load(model_path):
+    """The :class:`~minivgg.deploy.Classifier` in ``model_path``, or the bundled one when it is None."""
+    if model_path is None and not BUNDLED_MODEL.exists():
+        raise NoInput(f"{BUNDLED_MODEL}: this installation has no bundled model; pass --model")
+    return load_model(model_path or BUNDLED_MODEL)
+
+
+def model_path(args):
+    """The model file's absolute path (Dask workers load it themselves)."""
+    return str(Path(args.model or BUNDLED_MODEL).resolve())
+
+
+def input_files(inputs):
+    """The image files named by ``inputs``: files as given, folders searched recursively.
+
+    Raises :class:`~minivgg.errors.NoInput` for an argument that does not exist or cannot
+    be opened, and for a folder without image files.
+    """
+    files = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if is_image_path(f) and not f.is_dir())
+            if not found:
+                raise NoInput(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+            files += found
+            continue
+        problem = input_problem(p)
+        if problem in MISSING:
+            raise NoInput(f"{p}: {'no such file or folder' if problem == 'no such file' else problem}")
+        files.append(p)              # other problems are the image reader's to report, per file
+    return files
+
+
+def resume(args, files, progress):
+    """The results file (or None), the files still to do, and their keys (see :mod:`minivgg.app.results`)."""
+    if not args.results:
+        return None, files, {}
+    results = ResultsFile(args.results, args.key)
+    todo, keys = results.pending(files)
+    if len(todo) < len(files):
+        progress.line(f"minivgg: {args.results}: {len(files) - len(todo)} of {len(files)} images already done; "
+                      f"{len(todo)} to go")
+    return results, todo, keys
+
+
+def local_records(model, files, batch_size, heatmaps=None):
+    """The records of ``files``, predicted in this process; ``heatmaps(file, x, found)`` draws maps when given."""
+    for f, found, x in predict_files(model, files, batch_size):
+        if isinstance(found, ImageError):
+            yield error_record(f, found)
+            continue
+        record = prediction_record(model, f, found)
+        if heatmaps:
+            heatmaps(f, x, found)
+        yield record
+
+
+def dask_records(args, items, task, *task_args):
+    """The records of ``items``, computed on Dask as ``task(chunk, *task_args)`` per chunk of --chunk-size items."""
+    client, close = start_client(args.dask or None)
+    try:
+        yield from run_chunks(client, task, chunked(items, args.chunk_size), *task_args)
+    finally:
+        close()
+
+
+def report_records(records, results, keys, progress, label, total, show):
+    """Take each record as it arrives: append it to the results file, report an error or ``show`` it.
+
+    Returns the exit status: 65 when some image could not be read, else 0.
+    """
+    status = 0
+    try:
+        for n, record in enumerate(records, 1):
+            if results is not None:
+                results.append(record, keys.get(Path(record["file"])))
+            if "error" in record:
+                progress.problem(f"minivgg: error: {record['error']}")
+                status = ImageError.exit_code
+            else:
+                show(record)
+            progress.update(label, n, total)
+    finally:
+        if results is not None:
+            results.close()
+    return status

@@ -1,0 +1,1 @@
+"""The course's helpers (``docs/``): the exercise checkers, and the Clever Hans experiment."""

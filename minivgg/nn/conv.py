@@ -1,0 +1,359 @@
+"""3x3 convolution, stride 1, padding 1 ("same"): forward and backward.
+
+Shapes (NCHW)::
+
+    x   : (N, C, H, W)      input
+    w   : (K, C, 3, 3)      weights, PyTorch's ``Conv2d`` layout
+    b   : (K,)              bias
+    out : (N, K, H', W')    with H' = 1 + (H + 2*pad - 3) / stride = H  (pad=1, stride=1)
+
+Forward::
+
+    out[n, k, i, j] = b[k] + sum_{c, dy, dx} w[k, c, dy, dx] * xpad[n, c, i + dy, j + dx]
+
+where ``xpad`` is ``x`` with one row/column of zeros on every side.
+
+Backward, for an upstream gradient ``dout = dL/dout`` of shape (N, K, H, W)::
+
+    dL/db[k]             = sum_{n, i, j} dout[n, k, i, j]
+    dL/dw[k, c, dy, dx]  = sum_{n, i, j} dout[n, k, i, j] * xpad[n, c, i + dy, j + dx]
+    dL/dx[n, c, i, j]    = sum_{k, dy, dx} dout[n, k, i + 1 - dy, j + 1 - dx] * w[k, c, dy, dx]
+
+(terms whose ``dout`` index falls outside the image are zero). The last line is itself a
+same-padded 3x3 correlation, of ``dout`` with the kernel rotated by 180 degrees and its
+in/out channels swapped: the input gradient of a convolution is a convolution.
+
+Three implementations live here (the third in :mod:`minivgg.nn.winograd`), tested against
+each other:
+
+* ``conv3x3_forward_naive`` / ``conv3x3_backward_naive``: the formulas above written
+  with nine shifted windows and ``np.einsum``. Read these first.
+* ``conv3x3_forward_im2col`` / ``conv3x3_weight_grad_im2col`` / ``conv3x3_input_grad_im2col``:
+  each image is unrolled by ``im2col3x3`` into a matrix ``cols`` of shape (C*9, H*W), one
+  column per output pixel holding its 3x3xC neighbourhood, so that the convolution
+  becomes one matrix product that BLAS runs near the machine's peak::
+
+      out_n  = W @ cols_n          W = w.reshape(K, C*9)      (K, H*W)
+      dW    += dout_n @ cols_n.T                              (K, C*9)
+      dx_n   = col2im(W.T @ dout_n)                           (C, H, W)
+
+  where ``col2im3x3``, the transpose of ``im2col3x3``, adds each entry back to its pixel.
+
+* :mod:`minivgg.nn.winograd`: the same products with 2.25 times fewer multiplications.
+
+``conv3x3_forward`` and ``conv3x3_backward`` pick between the last two (:func:`use_winograd`):
+Winograd when the input has at least :data:`WINOGRAD_MIN_CHANNELS` channels and the batch
+has at least :data:`WINOGRAD_MIN_POSITIONS` output positions, im2col otherwise. For a
+network's first layer (3 channels) Winograd's transforms cost more than they save; for a
+single 14x14 map, transforming all K x C kernels costs more than the products it saves.
+``dx`` is computed like a forward pass on ``dout``: Winograd with the flipped kernel, or col2im.
+The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with numba.
+"""
+
+from functools import partial
+
+import numba
+import numpy as np
+
+from minivgg.nn import activation, winograd
+from minivgg.nn.threads import get_threads, parallel_for, split
+
+# ---------------------------------------------------------------------------
+# Naive twin: the formulas, one shifted window per kernel tap.
+# ---------------------------------------------------------------------------
+
+
+def conv3x3_forward_naive(x, w, b):
+    """Same-padded 3x3 convolution, written for reading.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    w : ndarray, shape (K, C, 3, 3)
+    b : ndarray, shape (K,)
+
+    Returns
+    -------
+    out : ndarray, shape (N, K, H, W)
+    """
+    N, C, H, W = x.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((N, w.shape[0], H, W), dtype=x.dtype)
+    for dy in range(3):
+        for dx in range(3):
+            window = xpad[:, :, dy:dy + H, dx:dx + W]            # (N, C, H, W)
+            out += np.einsum("nchw,kc->nkhw", window, w[:, :, dy, dx])
+    return out + b[None, :, None, None]
+
+
+def conv3x3_backward_naive(dout, x, w):
+    """Gradients of :func:`conv3x3_forward_naive`.
+
+    Parameters
+    ----------
+    dout : ndarray, shape (N, K, H, W)
+    x : ndarray, shape (N, C, H, W)
+        The input of the forward pass.
+    w : ndarray, shape (K, C, 3, 3)
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W)
+    dw : ndarray, shape (K, C, 3, 3)
+    db : ndarray, shape (K,)
+    """
+    N, C, H, W = x.shape
+    xpad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    dxpad = np.zeros_like(xpad)
+    dw = np.zeros_like(w)
+    for dy in range(3):
+        for dx in range(3):
+            window = xpad[:, :, dy:dy + H, dx:dx + W]
+            dw[:, :, dy, dx] = np.einsum("nkhw,nchw->kc", dout, window)
+            dxpad[:, :, dy:dy + H, dx:dx + W] += np.einsum("nkhw,kc->nchw", dout, w[:, :, dy, dx])
+    db = dout.sum(axis=(0, 2, 3))
+    return dxpad[:, :, 1:-1, 1:-1], dw, db
+
+
+# ---------------------------------------------------------------------------
+# im2col + BLAS, and the fast path that picks between it and Winograd.
+# ---------------------------------------------------------------------------
+
+WINOGRAD_MIN_CHANNELS = 8       # measured: at 3 channels im2col is 3x faster, from 8 Winograd wins
+WINOGRAD_MIN_POSITIONS = 784    # N*H*W; measured (512 -> 512 channels, 2 threads): at 1x14x14 im2col is
+                                # 2x faster, at 1x28x28 and 4x14x14 they tie, from there Winograd wins
+
+
+def use_winograd(x):
+    """Whether the fast path takes Winograd for input ``x`` (N, C, H, W) (see the module docstring)."""
+    n, c, h, w = x.shape
+    return c >= WINOGRAD_MIN_CHANNELS and n * h * w >= WINOGRAD_MIN_POSITIONS
+
+
+@numba.njit(cache=True, nogil=True)
+def im2col3x3(x, cols, i0, i1):
+    """Unroll output rows i0..i1-1 of one zero-padded image into the matrix of their 3x3 neighbourhoods.
+
+    ``cols[c*9 + dy*3 + dx, (i - i0)*W + j] = xpad[c, i + dy, j + dx]``, so row ``r`` of
+    ``cols`` lines up with column ``r`` of ``w.reshape(K, C*9)``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (C, H, W)
+    cols : ndarray, shape (C*9, (i1 - i0)*W)
+        Output buffer, overwritten.
+    i0, i1 : the output rows to unroll (all: 0, H)
+    """
+    C, H, W = x.shape
+    for r in range(C * 9):
+        c = r // 9
+        dy = (r % 9) // 3 - 1
+        dx = r % 3 - 1
+        j0, j1 = max(0, -dx), min(W, W - dx)     # the output columns whose source column is inside x
+        for i in range(i0, i1):
+            src = i + dy            # source row in x; outside [0, H) it is padding
+            at = (i - i0) * W
+            # Plain element loops, not slices: a slice costs a view object, which for a
+            # 14x14 map is more than the copy (measured: 2x slower).
+            if src < 0 or src >= H:
+                for j in range(W):
+                    cols[r, at + j] = 0
+                continue
+            for j in range(j0):
+                cols[r, at + j] = 0
+            for j in range(j0, j1):
+                cols[r, at + j] = x[c, src, j + dx]
+            for j in range(j1, W):
+                cols[r, at + j] = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def col2im3x3(dcols, dx):
+    """The transpose of :func:`im2col3x3` (all rows): add every entry of ``dcols`` back to the pixel it was copied from.
+
+    ``dx[c, i + dy - 1, j + dx - 1] += dcols[c*9 + dy*3 + dx, i*W + j]`` for every entry
+    whose pixel lies inside the image (the rest came from the zero padding).
+
+    Parameters
+    ----------
+    dcols : ndarray, shape (C*9, H*W)
+    dx : ndarray, shape (C, H, W)
+        Output, overwritten.
+    """
+    C, H, W = dx.shape
+    dx[...] = 0
+    for r in range(C * 9):
+        c = r // 9
+        dy = (r % 9) // 3 - 1
+        dxx = r % 3 - 1
+        j0, j1 = max(0, -dxx), min(W, W - dxx)
+        for i in range(max(0, -dy), min(H, H - dy)):
+            at = i * W
+            for j in range(j0, j1):
+                dx[c, i + dy, j + dxx] += dcols[r, at + j]
+
+
+BAND_PIXELS = 4096      # the least output pixels of a band of rows when an image is shared out (below)
+
+
+def _row_jobs(n_images, rows, width):
+    """Work items ``(n, i0, i1)``: one per image, or bands of rows when there are fewer images than threads.
+
+    Bands: at least one per thread, and up to four per thread while each keeps
+    :data:`BAND_PIXELS` pixels. Threads take items as they come (``parallel_for``), so
+    with more items than threads a thread that starts late (woken from sleep, or slowed
+    by another process) simply takes fewer.
+    """
+    per_image = -(-get_threads() // n_images)
+    if n_images < get_threads():
+        per_image = max(per_image, min(4 * per_image, rows * width // BAND_PIXELS))
+    return [(n, a, b) for n in range(n_images) for a, b in split(rows, per_image)]
+
+
+def conv3x3_forward_im2col(x, w, b, relu=False):
+    """Same-padded 3x3 convolution via im2col and one BLAS product per work item: (N, C, H, W) -> (N, K, H, W).
+
+    Cost: 2*N*K*C*9*H*W flops in BLAS. Each item (an image, or a band of its rows) has its
+    own ``cols`` buffer of C*9*rows*W values, so memory does not grow with the batch.
+    ``relu``: max(out, 0), in the same pass that adds the bias.
+    """
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    K = w.shape[0]
+    wmat = np.ascontiguousarray(w).reshape(K, C * 9)
+    out = np.empty((N, K, H, W), dtype=x.dtype)
+    jobs = _row_jobs(N, H, W)
+
+    def run(j):
+        n, i0, i1 = jobs[j]
+        cols = np.empty((C * 9, (i1 - i0) * W), dtype=x.dtype)
+        im2col3x3(x[n], cols, i0, i1)
+        out_rows = out[n].reshape(K, H * W)[:, i0 * W:i1 * W]
+        np.matmul(wmat, cols, out=out_rows)
+        add_bias(out_rows, b, relu)
+    parallel_for(len(jobs), run)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def add_bias(rows, b, relu):
+    """``rows[k] += b[k]``, then max(rows, 0) when ``relu`` (the ReLU that follows the convolution), in one pass."""
+    for k in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            rows[k, j] = activation.relu_if(rows[k, j] + b[k], relu)
+
+
+def conv3x3_weight_grad_im2col(dout, x):
+    """``dL/dw`` (K, C, 3, 3) via im2col: ``dW = sum over images of dout_n @ cols_n.T``.
+
+    With at least as many images as threads, each thread sums the products of its own
+    images and the threads' sums are added at the end. With fewer (a single image), the
+    threads unroll each image together (a band of rows each) and then each computes the
+    rows ``dW[k0:k1]`` of its own output channels, so nothing needs adding up.
+    """
+    N, C, H, W = x.shape
+    K = dout.shape[1]
+    threads = get_threads()
+    if N < threads:
+        dwmat = np.empty((K, C * 9), dtype=x.dtype)
+        bands, kernels = split(H, threads), split(K, threads)
+        cols = np.empty((C * 9, H * W), dtype=x.dtype)
+
+        def unroll(i, n):
+            i0, i1 = bands[i]
+            im2col3x3(x[n], cols[:, i0 * W:i1 * W], i0, i1)
+
+        def product(i, n):
+            k = slice(*kernels[i])
+            if n == 0:
+                np.matmul(dout[n, k].reshape(-1, H * W), cols.T, out=dwmat[k])
+            else:
+                dwmat[k] += dout[n, k].reshape(-1, H * W) @ cols.T
+        for n in range(N):
+            parallel_for(len(bands), partial(unroll, n=n))
+            parallel_for(len(kernels), partial(product, n=n))
+        return dwmat.reshape(K, C, 3, 3)
+    shares = split(N, threads)
+
+    def run(share):
+        # The unrolled input is rebuilt rather than kept from the forward pass: one cheap
+        # memory pass instead of storing C*9 times the input for every layer.
+        dwmat = cols = None
+        for n in range(*shares[share]):
+            cols = np.empty((C * 9, H * W), dtype=x.dtype) if cols is None else cols
+            im2col3x3(x[n], cols, 0, H)
+            product = np.matmul(dout[n].reshape(K, H * W), cols.T)
+            dwmat = product if dwmat is None else np.add(dwmat, product, out=dwmat)
+        return dwmat
+    return sum(parallel_for(len(shares), run)).reshape(K, C, 3, 3)
+
+
+def conv3x3_forward(x, w, b, relu=False):
+    """Same-padded 3x3 convolution, the fast path: Winograd or im2col (see the module docstring).
+
+    Shapes as :func:`conv3x3_forward_naive`: x (N, C, H, W), w (K, C, 3, 3), b (K,) -> (N, K, H, W).
+    ``relu=True`` returns max(out, 0) instead, computed in the pass that writes ``out``
+    (the network uses it for the ReLU after each convolution: one pass over memory less).
+    """
+    x = np.ascontiguousarray(x)
+    if use_winograd(x):
+        return winograd.conv3x3_forward(x, w, b, relu)
+    return conv3x3_forward_im2col(x, w, b, relu)
+
+
+def conv3x3_backward(dout, x, w, need_dx=True):
+    """Gradients of :func:`conv3x3_forward`: ``dout`` (N, K, H, W), the forward pass's input ``x`` (N, C, H, W)
+    and kernel ``w`` (K, C, 3, 3), as :func:`conv3x3_backward_naive`, and
+
+    Parameters
+    ----------
+    need_dx : bool
+        The first layer of a network does not need ``dx`` during training; skipping it
+        saves half of that layer's work.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, C, H, W), or None when ``need_dx`` is False
+    dw : ndarray, shape (K, C, 3, 3)
+    db : ndarray, shape (K,)
+    """
+    dout, x = np.ascontiguousarray(dout), np.ascontiguousarray(x)
+    if use_winograd(x):
+        dw = winograd.conv3x3_weight_grad(dout, x)
+    else:
+        dw = conv3x3_weight_grad_im2col(dout, x)
+    return (conv3x3_input_grad(dout, w) if need_dx else None), dw, dout.sum(axis=(0, 2, 3))
+
+
+def conv3x3_input_grad(dout, w):
+    """``dL/dx`` (N, C, H, W): the input gradient of a convolution is a convolution (see the formulas above).
+
+    ``dout`` (N, K, H, W) convolved with the flipped kernel, by Winograd or im2col as the
+    forward pass would choose for an input of ``dout``'s shape.
+    """
+    if use_winograd(dout):
+        return winograd.conv3x3_input_grad(dout, w)
+    return conv3x3_input_grad_im2col(dout, w)
+
+
+def conv3x3_input_grad_im2col(dout, w):
+    """``dL/dx`` via the transpose of im2col: ``dx_n = col2im(W.T @ dout_n)``.
+
+    ``W.T @ dout_n`` (C*9, H*W) is the gradient of the unrolled matrix ``cols_n``, and each
+    of its entries goes back to the pixel ``im2col3x3`` copied it from. (Nothing flips the
+    kernel: ``W.T`` is a transposed view.) Each thread computes the rows of its own input
+    channels, ``W[:, c0*9:c1*9].T @ dout_n``, and writes ``dx[:, c0:c1]``.
+    """
+    dout = np.ascontiguousarray(dout)
+    N, K, H, W = dout.shape
+    C = w.shape[1]
+    wmat = np.ascontiguousarray(w).reshape(K, C * 9)
+    dx = np.empty((N, C, H, W), dtype=dout.dtype)
+    channels = split(C, get_threads())
+
+    def run(g):
+        c0, c1 = channels[g]
+        for n in range(N):
+            col2im3x3(wmat[:, c0 * 9:c1 * 9].T @ dout[n].reshape(K, H * W), dx[n, c0:c1])
+    parallel_for(len(channels), run)
+    return dx

@@ -1,0 +1,132 @@
+"""Fit what a model file says about trusting its model: card, out-of-distribution detector, temperature.
+
+On a folder data set split into the images the model trained on and held-out validation
+images (the split of its training run), :func:`fit_trust` fits
+
+1. the out-of-distribution detector (:mod:`minivgg.trust.ood`): class means and shared
+   covariance of the pooled features of one conv block (``ood.FEATURE_LAYER``) of the training images, threshold at the
+   99% quantile of the validation images' scores;
+2. the temperature (:mod:`minivgg.trust.calibration`) by the validation images' NLL;
+3. the model card (:mod:`minivgg.trust.modelcard`): the data, the validation metrics, the command,
+   seed, code version and date.
+
+``minivgg train`` calls it at the end of training. ``minivgg calibrate``
+(:func:`calibrate_command`) calls it for a model that exists already: one trained before
+this version (the bundled model), or weights trained elsewhere, e.g. in PyTorch and loaded
+with ``load_state_dict``. Nothing here changes the weights: predictions keep their class,
+only the probabilities and the flags change.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from minivgg.deploy.modelfile import ModelFileError, load_model, save_model
+from minivgg.files import OutputError, prepare_output_dir
+from minivgg.imaging.datasets import FolderDataset, file_list_hash, stratified_split
+from minivgg.trust.calibration import calibration_report, fit_temperature
+from minivgg.trust.metrics import binary_metrics
+from minivgg.trust.modelcard import new_card, training_data
+from minivgg.trust.ood import FEATURE_LAYER, MahalanobisDetector
+
+
+def _logits_and_features(model, dataset, indices, batch_size=32):
+    logits, features = [], []
+    for x, _ in dataset.batches(indices, batch_size):
+        z, captured = model.infer(x, batch_size, capture=(FEATURE_LAYER,))
+        logits.append(z)
+        features.append(captured[FEATURE_LAYER])
+    return np.concatenate(logits), np.concatenate(features)
+
+
+def validation_metrics(model, logits, labels):
+    """The card's held-out metrics from validation logits: accuracy (binary: Table 2's metrics), NLL, ECE, Brier."""
+    probs = model.softmax(logits)
+    metrics = {"n": int(len(labels)), "accuracy": float((probs.argmax(axis=1) == labels).mean())}
+    if model.num_classes == 2:
+        m = binary_metrics(labels, probs[:, 1], 1)
+        metrics.update({"positive_class": model.class_names[1],
+                        **{k: m[k] for k in ("sensitivity", "specificity", "precision", "auc")}})
+    c = model.calibration
+    if c:
+        metrics.update(nll=c["nll_after"], ece=c["ece_after"], brier=c["brier_after"])
+    return metrics
+
+
+def fit_trust(model, dataset, train_idx, val_idx, name=None, intended_use=None, command=None, seed=None,
+              metrics=None, progress=None):
+    """Fit ``model``'s out-of-distribution detector, temperature and card on ``dataset``; returns ``model``.
+
+    Parameters
+    ----------
+    model : VGG8, trained on ``dataset[train_idx]`` (it gets ``ood``, ``calibration`` and ``card``;
+        call this before the model is shared between threads)
+    dataset : FolderDataset
+    train_idx, val_idx : index arrays; ``val_idx`` must hold images the model did not train on
+    name, intended_use, command, seed : the card's fields (see :mod:`minivgg.trust.modelcard`)
+    metrics : dict, further held-out metrics for the card (e.g. ``{"test": {...}}``)
+    progress : object with ``line(text)``, optional
+
+    Without validation images there is nothing honest to fit on: the model gets a card and
+    no detector and no temperature. A detector that cannot be fitted (features that are zero
+    on every training image, say) is left out with a note; training is not lost for it.
+    """
+    say = progress.line if progress else (lambda text: None)
+    model.ood, model.calibration = None, None
+    if len(val_idx) == 0:
+        say("no validation images: the model gets no out-of-distribution detector and no temperature")
+    else:
+        _, train_features = _logits_and_features(model, dataset, train_idx)
+        val_logits, val_features = _logits_and_features(model, dataset, val_idx)
+        val_labels = dataset.labels[val_idx]
+        if not all(np.isfinite(a).all() for a in (train_features, val_logits, val_features)):
+            raise ModelFileError(f"{model.source or 'the model'}: output is not finite (NaN or infinity) on "
+                                 f"images of {dataset.root}; the model is unusable on them")
+        try:
+            detector = MahalanobisDetector.fit(train_features, dataset.labels[train_idx], model.num_classes)
+            model.ood = detector.with_threshold(detector.score(val_features))
+            say(f"out-of-distribution threshold {model.ood.threshold:.4g} (the {model.ood.quantile:.0%} quantile of "
+                f"{len(val_idx)} validation images' Mahalanobis scores)")
+        except ValueError as e:
+            say(f"no out-of-distribution detector: {e}")
+        temperature, at_bound = fit_temperature(val_logits, val_labels)
+        model.calibration = {"method": "temperature", **calibration_report(val_logits, val_labels, temperature),
+                             "at_bound": at_bound}
+        c = model.calibration
+        say(f"temperature {temperature:.4g}: validation NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}, "
+            f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}"
+            + (" (at the bound of the search: too few or too easy validation images to fit it well)"
+               if at_bound else ""))
+        metrics = {"validation": validation_metrics(model, val_logits, val_labels), **(metrics or {})}
+    model.card = new_card(name=name, intended_use=intended_use, command=command, seed=seed, metrics=metrics,
+                          trained_on=training_data(dataset, train_idx, val_idx, file_list_hash(dataset, train_idx)))
+    return model
+
+
+def calibrate_command(model_path, data, out, val_fraction=0.2, seed=0, name=None, intended_use=None,
+                      training_command=None, progress=None):
+    """Fit the card, detector and temperature of the model at ``model_path`` on ``data``; write it to ``out``.
+
+    ``data`` is the folder data set the model was trained on, split as its training run
+    split it (``minivgg train``'s defaults: ``val_fraction`` 0.2, ``seed`` 0), so that the
+    temperature and the threshold come from images the model did not train on. Card fields
+    not given are kept from the model's card when it has one. Returns the model.
+    """
+    model = load_model(model_path)
+    out = Path(out)
+    if out.is_dir():
+        raise OutputError(f"{out}: is a folder; name the model file to write")
+    prepare_output_dir(out.parent)
+    dataset = FolderDataset(data, model.preprocessing, class_names=model.class_names)
+    say = progress.line if progress else (lambda text: None)
+    for line in dataset.broken:
+        say(f"skipped: {line}")
+    train_idx, val_idx = stratified_split(dataset.labels, val_fraction, seed)
+    say(f"{data}: {len(dataset)} images; fitting on {len(train_idx)}, holding out {len(val_idx)}")
+    old = model.card or {}
+    kept = {split: m for split, m in old.get("metrics", {}).items() if split != "validation"}
+    fit_trust(model, dataset, train_idx, val_idx, name=name or old.get("name"),
+              intended_use=intended_use or old.get("intended_use"), command=training_command or old.get("command"),
+              seed=seed if old.get("seed") is None else old["seed"], metrics=kept, progress=progress)
+    save_model(model, out)
+    return model
