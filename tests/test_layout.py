@@ -5,7 +5,12 @@ it, so a lazy import that breaks the layering is caught as well.
 """
 
 import ast
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Lowest first: a module may import from its own layer and the layers before it.
@@ -118,3 +123,12 @@ def test_the_walk_sees_imports_inside_functions(tmp_path):
     modules = package_modules()
     assert imported(source, "minivgg.nn.m", modules) == {"minivgg.tui.app", "minivgg.nn.pool"}
     assert layer_of("minivgg.tui.app") > layer_of("minivgg.nn.m")          # so this would be reported
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ruff") is None, reason="ruff is not installed (pip install -e '.[test]')")
+def test_the_linter_is_clean_at_120_columns():
+    """ruff, with the rules and line length pyproject.toml sets, finds nothing in the code."""
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", "minivgg", "explain",
+                           "tui", "tests", "benchmarks", "scripts", "train.py"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
