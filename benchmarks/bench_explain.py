@@ -14,15 +14,20 @@
   baseline and budget (``l1_reg=False``), when shap is installed (target < 1).
 
 ``table`` draws ``--n`` fresh twin phantoms (half of them RA; seed 2, which the bundled
-model never saw) and reports, for the bundled model by default:
+model never saw) and reports, for the bundled model by default and with the product's
+default explanation settings (:class:`minivgg.ExplainSettings`, as ``minivgg explain``
+uses them; options override them):
 
 * the model's AUC and accuracy, and the twin-swap flip rate (the share of RA phantoms
   whose p(RA) falls below 0.5 once their lesions are replaced by their twin's pixels);
 * mean p(RA) of the Normal phantoms upright, transposed, and in the worst of their
-  eight orientations (is orientation a class cue?);
+  eight orientations (is orientation a class cue?), and the share of them called "RA"
+  once blurred by 2 pixels (sigma; is blur a class cue?);
 * for Grad-CAM, HiResCAM, Kernel-SHAP and a random map, on the RA phantoms: the pointing game,
   the lesion mass ratio (positive map mass on the lesion mask / the mask's area share;
-  1 = no better than uniform), deletion and insertion AUC;
+  1 = no better than uniform), ROAD (p(RA) after removing 10-50% of the pixels, most /
+  least relevant first, by noisy linear imputation; the gap LeRF - MoRF, 0 for a random
+  ranking) and, for comparison, deletion and insertion AUC;
 * the cascading-randomisation Spearman correlations on one RA phantom.
 
 ``--json`` prints the same as one JSON object. With ``--wrist-model`` also deletion /
@@ -54,10 +59,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minivgg import VGG8, Tape, load_model  # noqa: E402
+from minivgg import VGG8, ExplainSettings, Tape, load_model  # noqa: E402
+from minivgg.deploy.classifier import as_classifier  # noqa: E402
 from minivgg.explain import GradCAM, KernelSHAP  # noqa: E402
 from minivgg.explain.checks import (  # noqa: E402
     cascading_randomization,
@@ -65,8 +72,10 @@ from minivgg.explain.checks import (  # noqa: E402
     lesion_mass_ratio,
     mask_for_model,
     pointing_game,
+    road,
     twin_swap,
 )
+from minivgg.explain.settings import BASELINES  # noqa: E402
 from minivgg.files import json_safe  # noqa: E402
 from minivgg.imaging.augment import orient  # noqa: E402
 from minivgg.imaging.imageio import load_image  # noqa: E402
@@ -137,10 +146,18 @@ def _maps(model, x, target, shap):
             "SHAP": shap(x, target).pixel_map()}
 
 
+def _settings(args):
+    """The explanation settings of the run: the product's defaults, with what the options change."""
+    baseline = args.baseline if args.baseline in BASELINES else float(args.baseline)
+    return ExplainSettings(regions=args.regions, segmentation=args.segmentation, baseline=baseline,
+                           budget=args.budget, tolerance=args.tolerance)
+
+
 def _shap_explainer(model, args):
-    baseline = args.baseline if args.baseline in ("mean", "blur") else float(args.baseline)
-    return KernelSHAP(model, n_regions=args.regions, segmentation=args.segmentation, baseline=baseline,
-                      budget=args.budget, tolerance=args.tolerance)
+    return as_classifier(model).explainers(_settings(args))[1]
+
+
+BLUR_SIGMA = 2.0          # pixels of the phantom image
 
 
 def phantom_table(model, args):
@@ -155,8 +172,8 @@ def phantom_table(model, args):
     p_ra = model.predict_proba(x)[:, ra]
     sick = [p for p in phantoms if p.label == 1]
     swap = twin_swap(model, [p.image for p in sick], [p.twin for p in sick], [p.mask for p in sick], ra)
-    rows = {k: {"pointing_game": [], "lesion_mass_ratio": [], "deletion_auc": [], "insertion_auc": []}
-            for k, _ in MAPS}
+    rows = {k: {"pointing_game": [], "lesion_mass_ratio": [], "road_morf": [], "road_lerf": [], "road_gap": [],
+                "deletion_auc": [], "insertion_auc": []} for k, _ in MAPS}
     rng = np.random.default_rng(0)
     for p, xi in zip(sick, x[labels == 1]):
         lesions = mask_for_model(p.mask, settings)
@@ -167,6 +184,10 @@ def phantom_table(model, args):
             faithfulness = deletion_insertion(model, xi, sal, ra)
             r["deletion_auc"].append(faithfulness["deletion"])
             r["insertion_auc"].append(faithfulness["insertion"])
+            curves = road(model, xi, sal, ra)
+            r["road_morf"].append(np.mean(curves["morf"]))
+            r["road_lerf"].append(np.mean(curves["lerf"]))
+            r["road_gap"].append(np.mean(curves["lerf"]) - np.mean(curves["morf"]))
             r["pointing_game"].append(pointing_game(sal, lesions))
             r["lesion_mass_ratio"].append(lesion_mass_ratio(sal, lesions))
     normal = x[labels == 0]
@@ -174,18 +195,25 @@ def phantom_table(model, args):
                                                                .transpose(2, 3, 0, 1)))[:, ra]
                       for k in range(4) for m in (False, True)])
     turned = every[7]                       # three quarter-turns then a mirror: the transpose
+    healthy = [p for p in phantoms if p.label == 0]
+    blurred = np.stack([preprocess(ndimage.gaussian_filter(p.image, BLUR_SIGMA), settings) for p in healthy])
     result = {"model": str(args.model or "bundled"), "phantoms": {"n": args.n, "ra": len(sick), "seed": args.seed,
                                                                  "difficulty": args.difficulty},
               "auc": auc_score(labels, p_ra), "accuracy": float(np.mean((p_ra > 0.5) == labels)),
               "twin_swap_flip_rate": swap["flip_rate"], "twin_swap_mean_drop": swap["mean_drop"],
               "orientation": {"normal_p_ra": float(p_ra[labels == 0].mean()),
                               "normal_transposed_p_ra": float(turned.mean()),
-                              "normal_worst_orientation_p_ra": float(every.max(axis=0).mean())}}
+                              "normal_worst_orientation_p_ra": float(every.max(axis=0).mean())},
+              "blur": {"sigma": BLUR_SIGMA,
+                       "normal_called_ra": float(np.mean(model.predict_proba(blurred)[:, ra] > 0.5))},
+              "defaults": {"cam": ExplainSettings().cam, "baseline": ExplainSettings().baseline,
+                           "tolerance": ExplainSettings().tolerance}}
     for name, key in MAPS:
         result[key] = {k: float(np.nanmean(v)) for k, v in rows[name].items()}
     result["gradcam"]["layer"] = result["hirescam"]["layer"] = GradCAM(model).layer
-    result["shap"]["settings"] = {"n_regions": args.regions, "segmentation": args.segmentation,
-                                  "baseline": args.baseline, "budget": args.budget, "tolerance": args.tolerance}
+    s = _settings(args)
+    result["shap"]["settings"] = {"n_regions": s.regions, "segmentation": s.segmentation, "baseline": s.baseline,
+                                  "budget": s.budget, "tolerance": s.tolerance}
     result["randomization"] = _randomization(model, x[labels == 1][0], ra, args)
     return result
 
@@ -203,13 +231,15 @@ def table(args):
           f"{result['twin_swap_flip_rate']:.2f} of the RA phantoms (mean fall {result['twin_swap_mean_drop']:.3f})")
     o = result["orientation"]
     print(f"Normal phantoms, mean p(RA): upright {o['normal_p_ra']:.3f}, transposed {o['normal_transposed_p_ra']:.3f}, "
-          f"worst of 8 orientations {o['normal_worst_orientation_p_ra']:.3f}")
-    print(f"Grad-CAM at {result['gradcam']['layer']}; SHAP {result['shap']['settings']}")
-    print(f"\n{'map':10}{'pointing game':>15}{'lesion mass ratio':>19}{'deletion AUC':>14}{'insertion AUC':>15}")
+          f"worst of 8 orientations {o['normal_worst_orientation_p_ra']:.3f}; called RA once blurred "
+          f"(sigma {result['blur']['sigma']:g} px): {result['blur']['normal_called_ra']:.0%}")
+    print(f"Grad-CAM and HiResCAM at {result['gradcam']['layer']}; SHAP {result['shap']['settings']}")
+    print(f"\n{'map':10}{'pointing':>9}{'mass ratio':>11}{'ROAD MoRF':>10}{'ROAD LeRF':>10}{'ROAD gap':>9}"
+          f"{'deletion':>9}{'insertion':>10}")
     for _, key in MAPS:
         r = result[key]
-        print(f"{key:10}{r['pointing_game']:15.2f}{r['lesion_mass_ratio']:19.2f}{r['deletion_auc']:14.3f}"
-              f"{r['insertion_auc']:15.3f}")
+        print(f"{key:10}{r['pointing_game']:9.2f}{r['lesion_mass_ratio']:11.2f}{r['road_morf']:10.3f}"
+              f"{r['road_lerf']:10.3f}{r['road_gap']:9.3f}{r['deletion_auc']:9.3f}{r['insertion_auc']:10.3f}")
     _print_randomization(result["randomization"])
     if args.wrist_model:
         wrist(args)
@@ -417,7 +447,6 @@ def stability(args):
 
 
 def main():
-    from minivgg.explain.kernelshap import DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     p = sub.add_parser("speed")
@@ -431,11 +460,12 @@ def main():
     p.add_argument("--seed", type=int, default=2, help="phantom seed (the bundled model saw seeds 0 and 1)")
     p.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default="easy",
                    help="of the phantoms (the bundled model was trained on easy ones)")
-    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="SHAP model calls per image at most")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="SHAP stops at this standard error")
-    p.add_argument("--regions", type=int, default=50, help="SHAP regions aimed at")
-    p.add_argument("--segmentation", choices=["superpixels", "grid"], default="superpixels")
-    p.add_argument("--baseline", default="mean", help="SHAP baseline: mean, blur or a number")
+    d = ExplainSettings()                              # the product's defaults
+    p.add_argument("--budget", type=int, default=d.budget, help="SHAP model calls per image at most")
+    p.add_argument("--tolerance", type=float, default=d.tolerance, help="SHAP stops at this share of the map's scale")
+    p.add_argument("--regions", type=int, default=d.regions, help="SHAP regions aimed at")
+    p.add_argument("--segmentation", choices=["superpixels", "grid"], default=d.segmentation)
+    p.add_argument("--baseline", default=d.baseline, help="SHAP baseline: air, mean, blur or a number")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p = sub.add_parser("accuracy")
     p.add_argument("--json", action="store_true", help="one JSON object")
@@ -444,9 +474,9 @@ def main():
     p.add_argument("--cache", help="folder keeping the exact coalition tables between runs")
     p = sub.add_parser("stability")
     p.add_argument("--json", action="store_true", help="one JSON object")
-    p.add_argument("--regions", type=int, default=DEFAULT_REGIONS)
-    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET)
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    p.add_argument("--regions", type=int, default=d.regions)
+    p.add_argument("--budget", type=int, default=d.budget)
+    p.add_argument("--tolerance", type=float, default=d.tolerance)
     p.add_argument("--output", choices=["probability", "logit"], default="probability")
     args = parser.parse_args()
     {"speed": speed, "table": table, "accuracy": accuracy, "stability": stability}[args.what](args)

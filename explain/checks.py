@@ -1,5 +1,13 @@
 """Checks of the explanations themselves: are they faithful to the model, and to the lesions?
 
+* ROAD, remove and debias (Rong et al., ICML 2022): pixels are ranked by the map and a
+  share of them is removed, the most relevant first (MoRF: a faithful map makes the
+  target probability fall) or the least relevant first (LeRF: it should stay). Removed
+  pixels are filled by *noisy linear imputation* from their neighbours, so the filling
+  itself leaks neither the removed shape nor a class cue: deletion to black or insertion
+  from a blurred copy measure the fill as much as the map when the model has a cue in the
+  fill (the second bundled model called blurred healthy hands "RA", so insertion from blur
+  started at p(RA) = 1 for every map, a random one included).
 * Deletion and insertion (Petsiuk, Das & Saenko, RISE, 2018). Pixels are ranked by the
   map; *deletion* replaces the top-ranked ones step by step by the image's darkest
   value (for a radiograph: empty background, as RISE deletes to black) and follows
@@ -27,11 +35,78 @@
 import copy
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, sparse
+from scipy.sparse.linalg import spsolve
 from scipy.stats import spearmanr
 
 from minivgg.imaging.preprocess import center_crop, resize
 from minivgg.nn.layers import Conv3x3, Dense
+
+
+ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
+# Rong et al.'s neighbour weights: the four direct neighbours count twice the four diagonal ones.
+NEIGHBOURS = [(-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6),
+              (-1, -1, 1 / 12), (-1, 1, 1 / 12), (1, -1, 1 / 12), (1, 1, 1 / 12)]
+
+
+def noisy_linear_imputation(image, removed, rng, noise=0.01):
+    """Fill the ``removed`` pixels (S, S) bool of ``image`` (C, S, S) from their neighbours, plus a little noise.
+
+    Each removed pixel is set to the weighted mean of its eight neighbours (:data:`NEIGHBOURS`,
+    renormalised at the border), removed neighbours included: one sparse linear system
+    ``A f = b`` for all of them at once, so a removed blob fills smoothly from its rim
+    inwards. Gaussian noise of ``noise`` times the image's range is added to the filled
+    pixels (the "noisy" of ROAD: the fill must not be recognisable as a fill).
+    """
+    s = removed.shape[0]
+    index = -np.ones(removed.shape, dtype=np.int64)
+    rows, cols = np.nonzero(removed)
+    index[rows, cols] = np.arange(len(rows))
+    a_rows, a_cols, a_vals = [np.arange(len(rows))], [np.arange(len(rows))], [np.ones(len(rows))]
+    rhs = np.zeros((len(rows), image.shape[0]))
+    total = np.zeros(len(rows))
+    for dr, dc, w in NEIGHBOURS:
+        r, c = rows + dr, cols + dc
+        inside = (r >= 0) & (r < s) & (c >= 0) & (c < s)
+        total[inside] += w
+    for dr, dc, w in NEIGHBOURS:
+        r, c = rows + dr, cols + dc
+        inside = np.flatnonzero((r >= 0) & (r < s) & (c >= 0) & (c < s))
+        weight = w / total[inside]
+        neighbour = index[r[inside], c[inside]]
+        unknown = neighbour >= 0
+        a_rows.append(inside[unknown])
+        a_cols.append(neighbour[unknown])
+        a_vals.append(-weight[unknown])
+        known = inside[~unknown]
+        rhs[known] += weight[~unknown, None] * image[:, r[known], c[known]].T
+    matrix = sparse.csr_matrix((np.concatenate(a_vals), (np.concatenate(a_rows), np.concatenate(a_cols))),
+                               shape=(len(rows), len(rows)))
+    filled = spsolve(matrix.tocsc(), rhs).reshape(len(rows), -1)
+    out = image.copy()
+    out[:, rows, cols] = (filled + rng.normal(0, noise * np.ptp(image), filled.shape)).T
+    return out
+
+
+def road(model, image, saliency, target, fractions=ROAD_FRACTIONS, seed=0):
+    """ROAD (remove and debias) curves of ``saliency`` (S, S) for one image (3, S, S) and class ``target``.
+
+    Returns ``{"morf": [...], "lerf": [...]}``: p(target) after removing each fraction of the
+    pixels, most relevant first and least relevant first, filled by
+    :func:`noisy_linear_imputation`. A faithful map has a low MoRF curve and a high LeRF
+    curve; ``mean(lerf) - mean(morf)`` is the summary (0 for a map that ranks at random).
+    """
+    rng = np.random.default_rng(seed)
+    order = np.argsort(-saliency, axis=None, kind="stable")
+    curves = {"morf": [], "lerf": []}
+    for fraction in fractions:
+        k = int(round(fraction * saliency.size))
+        for name, chosen in (("morf", order[:k]), ("lerf", order[::-1][:k])):
+            removed = np.zeros(saliency.size, bool)
+            removed[chosen] = True
+            filled = noisy_linear_imputation(image.astype(np.float64), removed.reshape(saliency.shape), rng)
+            curves[name].append(filled.astype(image.dtype))
+    return {name: model.predict_proba(np.stack(images))[:, target].tolist() for name, images in curves.items()}
 
 
 def deletion_insertion(model, image, saliency, target, steps=32):

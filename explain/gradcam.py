@@ -33,6 +33,12 @@ in 96 (README, "Explanations").
 The raw map keeps its units (comparable across images of one model); the normalised
 map is ``raw / max(raw)`` per image. When a map is zero everywhere (every weighted
 activation negative) the result says so in ``empty`` rather than dividing by zero.
+
+**Signed maps.** The ReLU keeps only the evidence *for* the class; what speaks against it
+is erased. ``signed`` is the same map before the ReLU, divided by its largest |value|
+(in [-1, 1]): a picture can show the negative evidence in a second colour. On the bundled
+model this is where Grad-CAM's lesions went: its channel weights make the lesion cells
+the most *negative* part of the map, so the ReLU erases them (README, "Explanations").
 """
 
 from dataclasses import dataclass
@@ -92,6 +98,7 @@ class GradCAMResult:
     ----------
     raw : (N, S, S) upsampled maps in the layer's units
     normalized : (N, S, S) in [0, 1] (all zero where ``empty``)
+    signed : (N, S, S) in [-1, 1], the map before the ReLU divided by its largest |value|
     low_res : (N, h, w) the maps before upsampling
     target : (N,) the explained class of each image
     probabilities : (N, classes) the model's (calibrated) probabilities
@@ -107,6 +114,7 @@ class GradCAMResult:
     empty: np.ndarray
     layer: str
     method: str = "gradcam"
+    signed: np.ndarray = None
 
     @property
     def warnings(self):
@@ -171,13 +179,17 @@ class GradCAM:
         grads, activations = grads.astype(np.float64), activations.astype(np.float64)
         if self.method == "gradcam":
             alpha = grads.mean(axis=(2, 3))                                      # (N, K): one weight per channel
-            low = np.maximum(np.einsum("nk,nkhw->nhw", alpha, activations), 0)
+            before_relu = np.einsum("nk,nkhw->nhw", alpha, activations)
         else:                                                                    # hirescam: a weight per position
-            low = np.maximum((grads * activations).sum(axis=1), 0)
+            before_relu = (grads * activations).sum(axis=1)
+        low = np.maximum(before_relu, 0)
         raw = upsample_bilinear(low, x.shape[-1])
+        both_signs = upsample_bilinear(before_relu, x.shape[-1])
+        reach = np.abs(both_signs).reshape(n, -1).max(axis=1)
+        signed = both_signs / np.where(reach > 0, reach, 1.0)[:, None, None]
         peak = raw.reshape(n, -1).max(axis=1)
         empty = peak <= 0
         normalized = np.where(empty[:, None, None], 0.0, raw / np.where(empty, 1.0, peak)[:, None, None])
         return GradCAMResult(raw=raw, normalized=normalized, low_res=low, target=target,
                              probabilities=model.softmax(logits), empty=empty, layer=self.layer,
-                             method=self.method)
+                             method=self.method, signed=signed)

@@ -1,9 +1,20 @@
 """Kernel-SHAP (Lundberg & Lee, 2017) over image regions, on minivgg's forward pass.
 
 Players are M image regions (:mod:`.regions`). A coalition ``z`` in {0, 1}^M keeps the
-regions with ``z_i = 1`` and replaces the others by a baseline (the image mean, a
-blurred copy, or a constant). ``v(z)`` is the model's output for the target class on
-that image, on one of two scales:
+regions with ``z_i = 1`` and replaces the others by a baseline: ``"air"`` (default: the
+image's darkest value, the background around the hand), ``"mean"`` (the image mean), a
+constant, or ``"blur"`` (a blurred copy; see :data:`BLUR_WARNING`).
+
+The baseline is part of the question: "what does the model say when these regions look
+like X". It must carry no class signal of its own on the model explained. On the second
+bundled model, measured on 5 twin phantoms at 800 calls, the lesion mass ratio of the map
+(its positive mass on the lesions, per pixel, over the image's) was 1.5 with the mean, 5.2
+with air, 8.4 with the healthy twin (which an ordinary image does not have) and 0.94 with
+blur: the mean made the air around the hand a region that pushes to "RA", and blur is
+itself a class cue of a model trained without blurred images. The bundled model is
+trained with regions hidden by air (:mod:`minivgg.imaging.augment`), as SHAP hides them.
+
+``v(z)`` is the model's output for the target class on that image, on one of two scales:
 
 * ``"probability"`` (default): the softmax probability. Easy to read, but flat where the
   model is sure: at p = 0.996 ... 1.0 every region's value is noise-sized.
@@ -12,8 +23,9 @@ that image, on one of two scales:
 
 The Shapley values are estimated by :func:`.shapley.shapley_rounds`: complementary pairs
 of coalitions drawn without replacement in rounds, each round giving an estimate with
-standard errors; with ``tolerance`` it stops once the largest standard error is at most
-``tolerance * |fx - base|``. Model calls run in chunks of ``batch_size`` images, so memory
+standard errors; with ``tolerance`` it stops once every region's value is known to within
+``tolerance`` of the map's scale (its largest |value|), all regions at once (the
+simultaneous 95% band, :func:`.shapley.simultaneous_z`). Model calls run in chunks of ``batch_size`` images, so memory
 stays flat however large the budget.
 """
 
@@ -23,7 +35,7 @@ import numpy as np
 
 from minivgg.explain.coalitions import ALLOCATIONS
 from minivgg.explain.regions import grid_regions, superpixels
-from minivgg.explain.settings import DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE, OUTPUTS
+from minivgg.explain.settings import BASELINES, DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE, OUTPUTS
 from minivgg.explain.shapley import ShapleyEstimate, shapley_rounds
 
 MAX_REGIONS = 1000
@@ -69,8 +81,9 @@ class SHAPResult(ShapleyEstimate):
 
     @property
     def significant(self):
-        """(M,) bool: regions whose |value| is at least twice its standard error."""
-        return np.abs(self.values) >= 2 * self.stderr
+        """(M,) bool: regions whose value lies outside the simultaneous 95% band around 0 (``|value| >= band``):
+        their sign is established for all of them at once."""
+        return np.abs(self.values) >= self.band
 
     @property
     def warnings(self):
@@ -113,11 +126,11 @@ class KernelSHAP:
     segmentation : "superpixels" (follow the anatomy) or "grid"
     merge_background : bool or None, one region for the near-constant background (superpixels
         only); None: merge for superpixels, keep a grid's cells as they are
-    baseline : "mean" (image mean), "blur" (Gaussian-blurred image) or a float (constant,
-        in the model's normalised input units)
+    baseline : "air" (the image's minimum, per channel), "mean" (image mean), "blur"
+        (Gaussian-blurred image) or a float (constant, in the model's normalised input units)
     budget : int, coalitions evaluated at most (model calls, besides the two ends)
-    tolerance : float or None, stop once the largest standard error is at most
-        ``tolerance * |fx - base|`` (None or 0: spend the whole budget)
+    tolerance : float or None, stop once the simultaneous 95% band of every region is within
+        ``tolerance`` times the largest |value| (None or 0: spend the whole budget)
     output : "probability" or "logit" (log-odds), the scale explained
     batch_size : int, images per model call; bounds the memory
     seed : int
@@ -132,7 +145,7 @@ class KernelSHAP:
     """
 
     def __init__(self, model, n_regions=DEFAULT_REGIONS, segmentation="superpixels", merge_background=None,
-                 baseline="mean", budget=DEFAULT_BUDGET, tolerance=DEFAULT_TOLERANCE, output="probability",
+                 baseline="air", budget=DEFAULT_BUDGET, tolerance=DEFAULT_TOLERANCE, output="probability",
                  batch_size=32, seed=0, allocation="leverage"):
         if segmentation not in ("superpixels", "grid"):
             raise ValueError(f"segmentation must be 'superpixels' or 'grid', got {segmentation!r}")
@@ -140,8 +153,8 @@ class KernelSHAP:
             raise ValueError("merge_background applies to superpixels; a grid's cells are plain tiles")
         if merge_background is None:
             merge_background = segmentation == "superpixels"
-        if not (baseline in ("mean", "blur") or (isinstance(baseline, (int, float)) and np.isfinite(baseline))):
-            raise ValueError(f"baseline must be 'mean', 'blur' or a finite number, got {baseline!r}")
+        if not (baseline in BASELINES or (isinstance(baseline, (int, float)) and np.isfinite(baseline))):
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)} or a finite number, got {baseline!r}")
         for name, value, low in (("n_regions", n_regions, 1), ("budget", budget, 2), ("batch_size", batch_size, 1)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -168,6 +181,9 @@ class KernelSHAP:
                            merge_background=self.merge_background)
 
     def baseline_for(self, image):
+        """(3, S, S): what every hidden pixel of ``image`` becomes."""
+        if self.baseline == "air":
+            return np.broadcast_to(image.min(axis=(1, 2), keepdims=True), image.shape)
         if self.baseline == "mean":
             return np.broadcast_to(image.mean(axis=(1, 2), keepdims=True), image.shape)
         if self.baseline == "blur":

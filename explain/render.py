@@ -1,14 +1,18 @@
 """Heatmap figures: Grad-CAM over the radiograph, SHAP as a diverging map, and the paper's Figure 6.
 
-* Grad-CAM: the map, scaled to its maximum (1 = the strongest evidence in this image;
-  the scale does not compare images), through the bright part of a perceptual colormap
-  (``inferno`` from 0.3 up: no black end to veil the bones), mixed into the gray
-  radiograph with a weight of at most one half that grows with the map. The radiograph
-  always keeps at least half its weight, and all of it where the map is 0. A colour
-  bar shows the scale.
+* Class-activation map (HiResCAM or Grad-CAM): the map, scaled to its maximum (1 = the
+  strongest evidence in this image; the scale does not compare images), through
+  ``turbo`` from blue (weak) to dark red (strongest): colours of high chroma that stand out
+  on black air and on white bone alike (an earlier version ended in pale yellow, invisible
+  on bone exactly where the map peaked). Every non-zero value is drawn with at least
+  :data:`CAM_MIN_WEIGHT`, so weak evidence stays visible, and at most
+  :data:`CAM_MAX_WEIGHT`, so the radiograph always shows through; where the map is 0
+  the radiograph is unchanged. A signed map (evidence for and against) is drawn like
+  SHAP: red for, blue against. A colour bar shows the scale.
 * SHAP: a diverging colormap (``RdBu_r``) symmetric around zero: red pushes towards the
-  explained class, blue against it. Regions whose value is within two standard errors
-  of zero are drawn faded (their sign is not established); when every value is below
+  explained class, blue against it. Regions whose value is within the simultaneous 95%
+  band of zero (+-3.1 standard errors for 24 regions, Bonferroni: a statement about all
+  of them at once) are drawn faded (their sign is not established); when every value is below
   numerical noise nothing is coloured and the panel says "no measurable effect". The
   panel states the model calls made and the largest standard error.
 * Combined: image | Grad-CAM | SHAP, three panels of one size, with the predicted class
@@ -30,8 +34,8 @@ from minivgg.atomic import atomic_write
 from minivgg.files import write_json
 from minivgg.text import format_probability
 
-CAM_MAX_WEIGHT = 0.5         # the radiograph keeps at least this much of every pixel
-CAM_COLOURS = (0.3, 1.0)     # the part of inferno used: no black end
+CAM_MIN_WEIGHT, CAM_MAX_WEIGHT = 0.25, 0.65   # a non-zero map value's colour weight, weakest to strongest
+CAM_COLOURS = (0.1, 0.92)    # the part of turbo used: blue to a saturated red (its darkest end is near black)
 SHAP_WEIGHT, SHAP_FADED_WEIGHT = 0.6, 0.15
 
 
@@ -45,18 +49,29 @@ def _plt():
 def _cam_colormap():
     from matplotlib import colormaps
     from matplotlib.colors import ListedColormap
-    return ListedColormap(colormaps["inferno"](np.linspace(*CAM_COLOURS, 256)), name="inferno_bright")
+    return ListedColormap(colormaps["turbo"](np.linspace(*CAM_COLOURS, 256)), name="turbo_cam")
+
+
+def is_signed(cam):
+    """True for a map that keeps its negative part (values in [-1, 1])."""
+    return bool(np.min(cam) < 0)
 
 
 def gradcam_overlay(gray, cam):
-    """RGB (S, S, 3) float in [0, 1]: ``cam`` (in [0, 1]) coloured over ``gray``.
+    """RGB (S, S, 3) float in [0, 1]: a class-activation map coloured over the gray radiograph (S, S).
 
-    The colour's weight is ``CAM_MAX_WEIGHT * cam``: where the map is 0 the radiograph is
-    shown unchanged, and everywhere it keeps at least half its weight.
+    ``cam`` in [0, 1] goes through :func:`_cam_colormap`; a signed ``cam`` in [-1, 1] through
+    ``RdBu_r`` (red for the class, blue against). Each non-zero pixel's colour weight grows
+    from :data:`CAM_MIN_WEIGHT` to :data:`CAM_MAX_WEIGHT` with ``|cam|``; where the map is 0
+    the radiograph is shown unchanged.
     """
-    cam = np.clip(cam, 0, 1)
-    heat = _cam_colormap()(cam)[..., :3]
-    weight = CAM_MAX_WEIGHT * cam[..., None]
+    from matplotlib import colormaps
+    strength = np.clip(np.abs(cam), 0, 1)
+    if is_signed(cam):
+        heat = colormaps["RdBu_r"]((np.clip(cam, -1, 1) + 1) / 2)[..., :3]
+    else:
+        heat = _cam_colormap()(strength)[..., :3]
+    weight = np.where(strength > 0, CAM_MIN_WEIGHT + (CAM_MAX_WEIGHT - CAM_MIN_WEIGHT) * strength, 0)[..., None]
     return (1 - weight) * np.repeat(gray[..., None], 3, axis=2) + weight * heat
 
 
@@ -83,12 +98,18 @@ def shap_overlay(gray, result):
 
 
 def shap_caption(result):
-    """One line under the SHAP panel: the calls made and the largest standard error (or "exact")."""
+    """Two lines under the SHAP panel: the values' frame (base value -> f(x)), the calls made and the error.
+
+    The values add up from the base value (the model's output with every region hidden)
+    to the output for the image; a reader needs both ends to read a region's share.
+    """
+    frame = f"f(all hidden) = {result.base_value:.3g} -> f(image) = {result.fx:.3g} ({result.output})"
     calls = f"{result.n_evaluations} model calls"
     if result.exact:
-        return f"{calls}, exact"
+        return f"{frame}\n{calls}, exact"
     faded = int(np.sum(~result.significant))
-    return f"{calls}, largest stderr {result.max_stderr:.2g}; faded: {faded} within 2 stderr of 0"
+    return (f"{frame}\n{calls}, largest stderr {result.max_stderr:.2g}; faded: {faded} regions whose sign is not "
+            f"established\n(95% band for all {result.n_regions} regions at once, +-{result.band_z:.1f} SE)")
 
 
 def _save(fig, path, stamp=None):
@@ -127,20 +148,25 @@ def _colour_bar_axes(ax):
 
 def _draw_radiograph(ax, gray):
     ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
-    ax.set_title("radiograph")
+    ax.set_title(f"model input ({gray.shape[1]}x{gray.shape[0]} crop)")
     ax.axis("off")
     _colour_bar_axes(ax).axis("off")                  # an empty slot: same width as the others
 
 
 def _draw_gradcam(ax, gray, cam, name="Grad-CAM"):
+    from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     plt = _plt()
     ax.imshow(gradcam_overlay(gray, cam))
     ax.set_title(name)
     ax.axis("off")
-    bar = plt.colorbar(ScalarMappable(Normalize(0, 1), _cam_colormap()), cax=_colour_bar_axes(ax))
-    bar.set_label(f"{name}, scaled to its maximum")
+    if is_signed(cam):
+        bar = plt.colorbar(ScalarMappable(Normalize(-1, 1), colormaps["RdBu_r"]), cax=_colour_bar_axes(ax))
+        bar.set_label(f"{name}: against (blue) / for (red), scaled to its largest |value|")
+    else:
+        bar = plt.colorbar(ScalarMappable(Normalize(0, 1), _cam_colormap()), cax=_colour_bar_axes(ax))
+        bar.set_label(f"{name}, scaled to its maximum")
 
 
 def _draw_shap(ax, gray, result, class_name):

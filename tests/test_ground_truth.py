@@ -103,19 +103,43 @@ def test_orientation_augmentation_draws_all_eight_orientations():
     assert "quarter_turns" not in augment(img, rng)[1]                                 # off by default
 
 
-def test_occlusion_paints_whole_cells_with_the_image_mean():
-    """SHAP-style occlusion: the hidden pixels take the image's mean, the rest stay, the share is reported."""
+@pytest.mark.parametrize("fill", ["air", "mean"])
+def test_occlusion_paints_whole_cells_with_the_fill(fill):
+    """SHAP-style occlusion: the hidden pixels take the fill (the image's minimum or mean), the rest stay,
+    the share is reported."""
     img = np.random.default_rng(1).random((40, 40)).astype(np.float32)
     rng = np.random.default_rng(0)
     shares = []
     for _ in range(30):
-        out, info = augment(img, rng, strategy="none", occlusion=1.0)
+        out, info = augment(img, rng, strategy="none", occlusion=1.0, fill=fill)
         hidden = out != img
-        np.testing.assert_allclose(out[hidden], img.mean(), rtol=1e-6)
+        np.testing.assert_allclose(out[hidden], img.min() if fill == "air" else img.mean(), rtol=1e-6)
         assert info["hidden"] == pytest.approx(hidden.mean(), abs=0.01)
         shares.append(info["hidden"])
     assert min(shares) < 0.2 and max(shares) > 0.8                  # the share hidden is drawn, not fixed
     assert "hidden" not in augment(img, rng, strategy="none")[1]    # off by default
+
+
+def test_sharpness_augmentation_blurs_or_sharpens_and_says_which():
+    """Half blur (less fine detail), half unsharp mask (more), each recorded; off by default."""
+    from minivgg.imaging.phantoms import PhantomSettings, make_phantom
+    img = make_phantom(0, 0, 0, PhantomSettings(size=96)).image
+
+    def detail(a):
+        return float(np.abs(np.diff(a, axis=1)).mean())
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(40):
+        out, info = augment(img, rng, strategy="none", sharpness=1.0)
+        kind = "blur" if "blur" in info else "sharpen"
+        seen.add(kind)
+        if kind == "blur" and info["blur"] > 0.5:
+            assert detail(out) < detail(img)
+        if kind == "sharpen" and info["sharpen"] > 0.2:
+            assert detail(out) > detail(img) and out.min() >= 0 and out.max() <= 1
+    assert seen == {"blur", "sharpen"}
+    info = augment(img, rng, strategy="none")[1]
+    assert "blur" not in info and "sharpen" not in info
 
 
 def test_preset_augmentation_reaches_the_batches_and_the_run_record(tmp_path):
@@ -132,8 +156,7 @@ def test_preset_augmentation_reaches_the_batches_and_the_run_record(tmp_path):
     preset = dict(channels=(2,) * 8, hidden=4, image_size=32, epochs=1, batch_size=2, lr=1e-3,
                   augmentation=PRESETS["bundled"]["augmentation"])
     fit(data, np.arange(4), np.array([], dtype=np.int64), tmp_path / "run", preset, progress=Progress(quiet=True))
-    assert stored_run(tmp_path / "run" / "checkpoint.npz")["augmentation"] == {"strategy": "none",
-                                                                               "orientation": True, "occlusion": 0.5}
+    assert stored_run(tmp_path / "run" / "checkpoint.npz")["augmentation"] == PRESETS["bundled"]["augmentation"]
 
 
 def test_bench_table_json_keys(tmp_path):
@@ -149,11 +172,14 @@ def test_bench_table_json_keys(tmp_path):
     for key in ("auc", "accuracy", "twin_swap_flip_rate", "twin_swap_mean_drop"):
         assert isinstance(result[key], float)
     for method in ("gradcam", "hirescam", "shap", "random"):
-        for key in ("pointing_game", "lesion_mass_ratio", "deletion_auc", "insertion_auc"):
+        for key in ("pointing_game", "lesion_mass_ratio", "road_morf", "road_lerf", "road_gap", "deletion_auc",
+                    "insertion_auc"):
             assert key in result[method]
     assert result["gradcam"]["layer"] == "features.4"
-    assert result["shap"]["settings"] == {"n_regions": 4, "segmentation": "superpixels", "baseline": "mean",
-                                          "budget": 8, "tolerance": 0.01}
+    assert result["shap"]["settings"] == {"n_regions": 4, "segmentation": "superpixels", "baseline": "air",
+                                          "budget": 8, "tolerance": 0.2}
+    assert result["defaults"] == {"cam": "hirescam", "baseline": "air", "tolerance": 0.2}
+    assert result["blur"]["sigma"] == 2.0 and 0 <= result["blur"]["normal_called_ra"] <= 1
     assert set(result["orientation"]) == {"normal_p_ra", "normal_transposed_p_ra", "normal_worst_orientation_p_ra"}
     assert list(result["randomization"]["gradcam"])[0] == "classifier.6"
 

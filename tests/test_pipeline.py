@@ -34,7 +34,7 @@ from minivgg.errors import (
 from minivgg.explain import GradCAM
 from minivgg.imaging.preprocess import preprocessing_settings
 
-STAMP_FIELDS = ("Software", "Model", "Source", "Class", "Probability", "In distribution", "Map")
+STAMP_FIELDS = ("Software", "Model", "Source", "Class", "Probability", "In distribution", "Map", "Check", "Validated")
 
 
 def tiny_classifier():
@@ -76,7 +76,7 @@ def test_explain_predict_and_the_terminal_app_save_the_same_stamped_map(tmp_path
     files = [tmp_path / front / "hand_gradcam.png" for front in ("explain", "predict", "tui")]
     stamps = [stamp_of(f) for f in files]
     assert set(stamps[0]) == set(STAMP_FIELDS) and stamps[0]["Source"] == "hand.png"
-    assert stamps[0]["Model"] == "tiny" and stamps[0]["Map"] == "Grad-CAM at features.9"
+    assert stamps[0]["Model"] == "tiny" and stamps[0]["Map"] == "HiResCAM at features.9"
     assert stamps[0]["In distribution"].startswith("not known")
     assert stamps[1] == stamps[0] and stamps[2] == stamps[0]
     # The same map drawn the same way: the pictures are equal pixel for pixel.
@@ -130,7 +130,7 @@ def test_explain_settings_are_frozen_checked_and_picklable():
 def test_explain_rounds_grow_to_the_finished_explanation():
     model = load_model(BUNDLED_MODEL)
     x = model.read(sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0])
-    settings = ExplainSettings(budget=60, regions=6)
+    settings = ExplainSettings(budget=200, regions=10, tolerance=0.001)      # rounds until the budget
     rounds = list(model.explain_rounds(x, settings))
     assert rounds[0].cam is not None and rounds[0].shap is None                       # the map first
     calls = [r.shap.n_evaluations for r in rounds[1:]]

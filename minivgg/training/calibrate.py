@@ -8,7 +8,11 @@ images (the split of its training run), :func:`fit_trust` fits
    99% quantile of the validation images' scores;
 2. the temperature (:mod:`minivgg.trust.calibration`) by the validation images' NLL;
 3. the model card (:mod:`minivgg.trust.modelcard`): the data, the validation metrics, the command,
-   seed, code version and date.
+   seed, code version and date;
+4. when the data set has ground truth beside its images (a phantom folder: ``DIR/images``,
+   ``DIR/masks``, ``DIR/twins``, as ``minivgg phantoms`` writes it), the explanation card
+   (:func:`explanation_card`): how often each map method pointed at the lesion of the
+   validation twins, its lesion mass ratio, and the twin-swap flip rate.
 
 ``minivgg train`` calls it at the end of training. ``minivgg calibrate``
 (:func:`calibrate_command`) calls it for a model that exists already: one trained before
@@ -22,11 +26,17 @@ from pathlib import Path
 import numpy as np
 
 from minivgg.deploy.modelfile import ModelFileError, load_model, save_model
+from minivgg.explain.checks import lesion_mass_ratio, mask_for_model, pointing_game, twin_swap
+from minivgg.explain.gradcam import GradCAM
+from minivgg.explain.kernelshap import KernelSHAP
+from minivgg.explain.settings import ExplainSettings
 from minivgg.files import OutputError, prepare_output_dir
 from minivgg.imaging.datasets import FolderDataset, file_list_hash, stratified_split
+from minivgg.imaging.imageio import load_image
+from minivgg.imaging.preprocess import preprocess
 from minivgg.trust.calibration import calibration_report, fit_temperature
 from minivgg.trust.metrics import binary_metrics
-from minivgg.trust.modelcard import new_card, training_data
+from minivgg.trust.modelcard import explanation_line, new_card, training_data
 from minivgg.trust.ood import FEATURE_LAYER, MahalanobisDetector
 
 
@@ -51,6 +61,67 @@ def validation_metrics(model, logits, labels):
     if c:
         metrics.update(nll=c["nll_after"], ece=c["ece_after"], brier=c["brier_after"])
     return metrics
+
+
+# Kernel-SHAP costs seconds an image: the card scores it on the first few twins, with fewer calls.
+CARD_SHAP_IMAGES, CARD_SHAP_BUDGET = 24, 600
+
+
+def ground_truth(dataset, indices):
+    """``(images, twins, masks, labels)`` of the images of ``dataset[indices]`` that have a lesion mask and a twin.
+
+    A phantom folder (``minivgg phantoms``) keeps them beside its images: ``DIR/masks`` and
+    ``DIR/twins`` for ``DIR/images``, the same class folder and file name. Empty lists when
+    the data set has none (real radiographs).
+    """
+    root = dataset.root.parent
+    found = ([], [], [], [])
+    for i in indices:
+        path = dataset.paths[i]
+        mask_file = root / "masks" / path.parent.name / path.name
+        twin_file = root / "twins" / path.parent.name / path.name
+        if not (mask_file.is_file() and twin_file.is_file()):
+            continue
+        mask = load_image(mask_file) > 0.5
+        if mask.any():
+            for into, value in zip(found, (load_image(path), load_image(twin_file), mask, int(dataset.labels[i]))):
+                into.append(value)
+    return found
+
+
+def explanation_card(model, images, twins, masks, target, settings=ExplainSettings()):
+    """How right each map method is on this model, measured on twins whose lesions are known.
+
+    Parameters
+    ----------
+    model : Classifier
+    images, twins, masks : lists of radiographs (H, W), their healthy twins and lesion masks
+    target : int, the class the lesions stand for (RA)
+    settings : ExplainSettings, how Kernel-SHAP is run (with at most :data:`CARD_SHAP_BUDGET`
+        calls, on the first :data:`CARD_SHAP_IMAGES` twins)
+
+    Returns
+    -------
+    dict, the card's ``explanations`` record (:func:`minivgg.trust.modelcard.explanation_line`):
+    per method the share of twins whose map's maximum lies on the lesion (the pointing
+    game), the mean lesion mass ratio and the number of twins; and the twin-swap flip rate.
+    """
+    x = np.stack([preprocess(g, model.preprocessing) for g in images])
+    lesions = [mask_for_model(m, model.preprocessing) for m in masks]
+    maps = {cam: GradCAM(model, method=cam)(x, target).normalized for cam in ("hirescam", "gradcam")}
+    shap = KernelSHAP(model, n_regions=settings.regions, baseline=settings.baseline, output=settings.output,
+                      budget=min(settings.budget, CARD_SHAP_BUDGET), tolerance=settings.tolerance, seed=settings.seed)
+    maps["shap"] = [shap(image, target).pixel_map() for image in x[:CARD_SHAP_IMAGES]]
+    methods = {}
+    for method, method_maps in maps.items():
+        ratios = [lesion_mass_ratio(m, lesion) for m, lesion in zip(method_maps, lesions)]
+        ratios = [r for r in ratios if np.isfinite(r)]
+        methods[method] = {"pointing": float(np.mean([pointing_game(m, lesion)
+                                                      for m, lesion in zip(method_maps, lesions)])),
+                           "mass_ratio": float(np.mean(ratios)) if ratios else None, "n": len(method_maps)}
+    swap = twin_swap(model, images, twins, masks, target)
+    return {"data": f"{len(images)} validation images of class {model.class_names[target]} with lesion masks and "
+                    f"healthy twins", "twin_swap_flip": swap["flip_rate"], "methods": methods}
 
 
 def fit_trust(model, dataset, train_idx, val_idx, name=None, intended_use=None, command=None, seed=None,
@@ -100,6 +171,12 @@ def fit_trust(model, dataset, train_idx, val_idx, name=None, intended_use=None, 
         metrics = {"validation": validation_metrics(model, val_logits, val_labels), **(metrics or {})}
     model.card = new_card(name=name, intended_use=intended_use, command=command, seed=seed, metrics=metrics,
                           trained_on=training_data(dataset, train_idx, val_idx, file_list_hash(dataset, train_idx)))
+    images, twins, masks, labels = ground_truth(dataset, val_idx)
+    if images:
+        target = int(np.bincount(labels).argmax())          # the class whose images carry lesions (RA)
+        model.card["explanations"] = explanation_card(model, images, twins, masks, target)
+        for method in model.card["explanations"]["methods"]:
+            say(explanation_line(model, method))
     return model
 
 

@@ -39,6 +39,7 @@ flattens its last 4x4 maps into a dense layer learns a lesion detector per place
 every rotation adds places.
 """
 
+import hashlib
 import json
 import shlex
 import sys
@@ -49,6 +50,7 @@ import numpy as np
 
 from minivgg.deploy.classifier import Classifier
 from minivgg.deploy.modelfile import (
+    load_model,
     model_array_specs,
     model_from_arrays,
     model_metadata,
@@ -56,7 +58,7 @@ from minivgg.deploy.modelfile import (
     save_model,
     write_npz,
 )
-from minivgg.errors import ResumeError, TrainingError
+from minivgg.errors import ResumeError, TrainingError, UsageError
 from minivgg.files import json_safe, prepare_output_dir, write_json
 from minivgg.imaging.datasets import FolderDataset, file_list_hash, stratified_kfold, stratified_split
 from minivgg.imaging.preprocess import preprocessing_settings
@@ -73,11 +75,13 @@ PRESETS = {
     "small": dict(channels=(16, 32, 64, 64, 128, 128, 128, 128), hidden=128, image_size=128,
                   epochs=30, batch_size=16, lr=3e-4, dropout=0.0),
     # The bundled model's recipe (scripts/make_bundled_model.py; see the module docstring):
-    # the small network, trained on hands in all eight orientations, half of them with
-    # random regions hidden as Kernel-SHAP hides them.
+    # the small network, trained on hands in all eight orientations, half of them blurred or
+    # sharpened, half with random regions hidden as Kernel-SHAP hides them (filled with air,
+    # Kernel-SHAP's default baseline).
     "bundled": dict(channels=(16, 32, 64, 64, 128, 128, 128, 128), hidden=128, image_size=128,
                     epochs=40, batch_size=16, lr=3e-4, dropout=0.0,
-                    augmentation={"strategy": "none", "orientation": True, "occlusion": 0.5}),
+                    augmentation={"strategy": "none", "orientation": True, "sharpness": 0.5, "occlusion": 0.5,
+                                  "fill": "air"}),
 }
 CHECKPOINT_FORMAT = "minivgg-checkpoint"
 
@@ -147,7 +151,7 @@ def load_checkpoint(path):
 
 
 def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_size=None, lr=None, seed=0,
-        resume=False, progress=None, options=None, card=None):
+        resume=False, progress=None, options=None, card=None, init=None):
     """Train a VGG8 on ``dataset[train_idx]``, scoring ``dataset[val_idx]`` each epoch.
 
     Writes ``out/checkpoint.npz`` every epoch, and ``out/model.npz`` and
@@ -157,7 +161,9 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
     JSON-able run settings to record and check the same way. At the end, the
     out-of-distribution detector, the temperature and the model card are fitted on the
     same split (:func:`minivgg.training.calibrate.fit_trust`); ``card`` gives the card's ``name``,
-    ``intended_use`` and ``command``. Returns ``(model, history)``.
+    ``intended_use`` and ``command``. ``init``: a model file whose weights start the run
+    instead of a random initialisation (fine-tuning; its architecture must be the preset's).
+    Returns ``(model, history)``.
     """
     cfg = PRESETS[preset] if isinstance(preset, str) else preset
     epochs = epochs or cfg["epochs"]
@@ -173,7 +179,7 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
            "augmentation": augmentation,
            "seed": seed, "batch_size": batch_size, "lr": lr, "preprocessing": dataset.settings,
            "train_files": file_list_hash(dataset, train_idx), "val_files": file_list_hash(dataset, val_idx),
-           **(options or {})}
+           "init": None if init is None else file_sha256(init), **(options or {})}
     run = json.loads(json.dumps(json_safe(run)))            # as the checkpoint will hold it (lists, not tuples)
     if resume and ckpt.exists():
         model, opt, state = load_checkpoint(ckpt)
@@ -185,6 +191,8 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
                        image_size=cfg["image_size"], dropout=cfg.get("dropout", 0.5), seed=seed,
                        class_names=dataset.class_names)
         model = Classifier(network, preprocessing=dataset.settings)
+        if init is not None:
+            start_from(network, init)
         opt = Adam(model.parameters(), lr=lr)
         history, start = [], 1
     for epoch in range(start, epochs + 1):
@@ -235,9 +243,26 @@ def fit(dataset, train_idx, val_idx, out, preset="small", epochs=None, batch_siz
     return model, history
 
 
+def file_sha256(path):
+    """The SHA-256 of a file's bytes (what a run started from, for its record)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def start_from(network, path):
+    """Copy the weights of the model file at ``path`` into ``network``; its architecture must be the same."""
+    start = load_model(path)
+    if start.config | {"seed": 0, "dropout": 0} != network.config | {"seed": 0, "dropout": 0}:
+        raise UsageError(f"{path}: --init needs a model of the run's architecture {network!r}, got {start.network!r}")
+    network.load_state_dict(start.state_dict())
+
+
 RESUME_FLAGS = {"preset": "--preset", "architecture": "--preset", "augmentation": "--preset", "seed": "--seed",
                 "batch_size": "--batch-size", "lr": "--lr", "preprocessing": "--no-wavelet",
-                "val_fraction": "--val-fraction",
+                "val_fraction": "--val-fraction", "init": "--init",
                 "train_files": "--data (the training images)", "val_files": "--data (the validation images)"}
 
 
@@ -269,14 +294,15 @@ def load_folder(data, preset, wavelet, progress):
 
 
 def train_command(data, out, preset=None, epochs=None, batch_size=None, lr=None, seed=None, val_fraction=None,
-                  resume=False, wavelet=None, progress=None, name=None, intended_use=None, command=None):
+                  resume=False, wavelet=None, progress=None, name=None, intended_use=None, command=None, init=None):
     """Load ``data``, split off a stratified validation set, train; returns (model, history).
 
     Options left as None take their defaults (preset ``small``, seed 0, validation
     fraction 0.2, wavelet on, the preset's epochs, batch size and learning rate), or, when
     resuming, the checkpoint's values; an option given with another value than the
     checkpoint's is refused (:class:`ResumeError`). ``name``, ``intended_use`` and
-    ``command`` (default: this process's command line) go into the model card.
+    ``command`` (default: this process's command line) go into the model card. ``init``: a
+    model file to start from (see :func:`fit`).
     """
     progress = progress or Progress()
     out = prepare_output_dir(out)
@@ -301,7 +327,7 @@ def train_command(data, out, preset=None, epochs=None, batch_size=None, lr=None,
     return fit(dataset, train_idx, val_idx, out, preset, epochs, batch_size or given.get("batch_size"),
                lr or given.get("lr"), seed, resume, progress, options={"val_fraction": val_fraction},
                card={"name": name, "intended_use": intended_use,
-                     "command": command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])})
+                     "command": command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}, init=init)
 
 
 def cross_validate(data, out, k=5, preset="small", epochs=None, batch_size=None, lr=None, seed=0,

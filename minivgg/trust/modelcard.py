@@ -17,6 +17,7 @@ card by ``minivgg info``::
     date           str             when the card was written (ISO 8601, UTC)
 """
 
+import math
 import re
 import subprocess
 from datetime import datetime, timezone
@@ -28,6 +29,8 @@ from minivgg.version import __version__
 DEFAULT_INTENDED_USE = "not stated (the trainer can state it with --intended-use)"
 MAX_TEXT = 2000
 CARD_FIELDS = ("name", "intended_use", "trained_on", "metrics", "command", "seed", "code_version", "date")
+# Fields a card may lack (cards written before they existed): the explanation card.
+OPTIONAL_FIELDS = ("explanations",)
 
 
 @lru_cache(maxsize=1)
@@ -85,7 +88,7 @@ def validate_card(card, class_names):
     """Check a card record; raises ``ValueError`` naming the field (``card.<field>``)."""
     if not isinstance(card, dict):
         raise ValueError(f"card must be an object, got {type(card).__name__}")
-    unknown = sorted(set(card) - set(CARD_FIELDS))
+    unknown = sorted(set(card) - set(CARD_FIELDS) - set(OPTIONAL_FIELDS))
     missing = [k for k in CARD_FIELDS if k not in card]
     if unknown or missing:
         raise ValueError(f"card fields do not match (missing: {', '.join(missing) or '-'}; "
@@ -116,6 +119,26 @@ def validate_card(card, class_names):
     if not (isinstance(metrics, dict) and all(isinstance(m, dict) and all(isinstance(v, leaf) for v in m.values())
                                               for m in metrics.values())):
         raise ValueError("card.metrics must map each split to an object of numbers, strings or nulls")
+    if card.get("explanations") is not None:
+        validate_explanation_card(card["explanations"])
+
+
+def _number(v, nullable=False):
+    return (v is None and nullable) or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+
+
+def validate_explanation_card(record):
+    """Check a card's ``explanations`` record (see :func:`explanation_line`); raises ``ValueError``."""
+    if not (isinstance(record, dict) and set(record) == {"data", "twin_swap_flip", "methods"}
+            and isinstance(record["data"], str) and 0 < len(record["data"]) <= MAX_TEXT
+            and _number(record["twin_swap_flip"], nullable=True) and isinstance(record["methods"], dict)):
+        raise ValueError("card.explanations must be an object with data (text), twin_swap_flip (a number or "
+                         "null) and methods")
+    for method, scores in record["methods"].items():
+        if not (isinstance(scores, dict) and set(scores) == {"pointing", "mass_ratio", "n"}
+                and _number(scores["pointing"]) and _number(scores["mass_ratio"], nullable=True)
+                and isinstance(scores["n"], int) and not isinstance(scores["n"], bool) and scores["n"] > 0):
+            raise ValueError(f"card.explanations.methods.{method:.40} must hold pointing, mass_ratio and n")
 
 
 # ---------------------------------------------------------------- printing
@@ -164,7 +187,38 @@ def card_lines(model):
                                             f"{d.n_held_out} validation images)"))
     else:
         rows.append(("out of distribution", "no detector (fit one with: minivgg calibrate)"))
+    record = card.get("explanations")
+    if record:
+        rows.append(("explanations", f"checked on {record['data']}"))
+        rows += [("", explanation_line(model, method)) for method in record["methods"]]
+        if record["twin_swap_flip"] is not None:
+            rows.append(("", f"twin swap: p(class) fell below 0.5 for {record['twin_swap_flip']:.0%} of the twins "
+                             f"once their lesions were replaced by healthy tissue"))
+    else:
+        rows.append(("explanations", "not validated (no ground truth: the model was not trained on images with "
+                                     "lesion masks)"))
     return rows
+
+
+def explanation_line(model, method):
+    """How far the maps of ``method`` ("hirescam", "gradcam", "shap") were right on this model's validation twins.
+
+    One line for every picture and screen that shows such a map: "HiResCAM pointed at the
+    lesion in 95% of 240 validation twins (lesion mass ratio 9.0)", or "not validated: ..."
+    when the model was trained without lesion masks (there was no ground truth to check
+    the maps against).
+    """
+    record = (model.card or {}).get("explanations")
+    label = METHOD_LABELS.get(method, method)
+    if not record or method not in record["methods"]:
+        return f"{label}: not validated (no ground truth: the model was not trained on images with lesion masks)"
+    scores = record["methods"][method]
+    ratio = "" if scores["mass_ratio"] is None else f" (lesion mass ratio {scores['mass_ratio']:.1f})"
+    return (f"{label} pointed at the lesion in {scores['pointing']:.0%} of {scores['n']} validation twins"
+            f"{ratio}")
+
+
+METHOD_LABELS = {"hirescam": "HiResCAM", "gradcam": "Grad-CAM", "shap": "Kernel-SHAP"}
 
 
 def _short(v):
