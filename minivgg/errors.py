@@ -17,13 +17,21 @@ ModelFileError           65  a model or checkpoint file that fails its checks
 DatasetError             65  a data folder that cannot be used
 TrainingError            65  training cannot go on (e.g. a non-finite loss)
 ResultsFileError         65  a results file that cannot be used
+ClusterUnavailable       69  ``--dask ADDRESS`` where no scheduler answers
 OutputError              73  an output that cannot be created or written
+IOFailure                74  a write that failed: a full disk, ``/dev/full``, an I/O error
+ResultsFileBusy          75  a results file another run is using (try again, or ``--wait``)
 =====================  ====  ===========================================================
+
+:func:`write_error` picks the type for an ``OSError`` met while writing a file.
+Notes about an input that was still used (corrupt EXIF data, say) are :class:`Note`
+warnings, which the command line prints as one ``minivgg: note:`` line.
 
 The types also derive from the built-in exception that describes them best
 (``ValueError``, ``OSError``, ``RuntimeError``), so code that catches those still works.
 """
 
+import errno
 import os
 
 
@@ -76,6 +84,16 @@ class ResultsFileError(DataError):
     """A results file that cannot be used."""
 
 
+class ResultsFileBusy(ResultsFileError):
+    """A results file that another running minivgg holds (it is locked: :mod:`minivgg.app.results`)."""
+    exit_code = os.EX_TEMPFAIL
+
+
+class ClusterUnavailable(MinivggError, ConnectionError):
+    """``--dask ADDRESS`` where no Dask scheduler answers."""
+    exit_code = os.EX_UNAVAILABLE
+
+
 class TrainingError(MinivggError, RuntimeError):
     """Training cannot go on (e.g. the loss is no longer finite)."""
     exit_code = os.EX_DATAERR
@@ -84,3 +102,32 @@ class TrainingError(MinivggError, RuntimeError):
 class OutputError(MinivggError, OSError):
     """An output folder or file that cannot be created or written."""
     exit_code = os.EX_CANTCREAT
+
+
+class IOFailure(MinivggError, OSError):
+    """A write that failed after it started: a full disk or quota, ``/dev/full``, a file too large, an I/O error."""
+    exit_code = os.EX_IOERR
+
+
+# A write failing with these means the data did not fit or the device failed (74), not that
+# the output could not be created (73).
+IO_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def describe(error):
+    """An ``OSError``'s reason as a message shows it: ``no space left on device``."""
+    return (error.strerror or str(error) or type(error).__name__).lower()
+
+
+def write_error(path, error, doing="cannot write"):
+    """The error to raise for ``error`` (an ``OSError``) met while writing ``path``.
+
+    :class:`IOFailure` (74) for a full disk or a failing device, :class:`OutputError` (73)
+    for anything else (permission, a folder in the way, a name too long ...).
+    """
+    kind = IOFailure if error.errno in IO_FAILURES else OutputError
+    return kind(f"{path}: {doing} ({describe(error)})")
+
+
+class Note(UserWarning):
+    """Something about an input that the user should know although it was used (a ``warnings`` category)."""

@@ -10,29 +10,66 @@ import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from minivgg.atomic import atomic_write
-from minivgg.errors import OutputError
+from minivgg.atomic import NAME_MAX, atomic_write, fit_name
+from minivgg.errors import OutputError, describe, write_error
 
 MISSING = ("no such file", "symbolic link loop")     # the problems of an input that is not there at all
+# The longest stem an output name may have: room for the longest suffix an output adds
+# (``_shap_stderr.npy``, 16 bytes) and a counter (``_12``) within NAME_MAX.
+MAX_STEM_BYTES = NAME_MAX - 40
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(mode):
+    """What a file with ``st_mode`` ``mode`` is, in words ("a FIFO (named pipe)"), or None for a regular file.
+
+    Only regular files are read or written as files: reading a FIFO waits for a writer
+    that may never come, and ``/dev/zero`` never ends.
+    """
+    return next((kind for test, kind in _KINDS if test(mode)), None)
+
+
+class NotRegularFile(OSError):
+    """Raised by :func:`open_regular` for a folder, FIFO, device or socket."""
+
+
+def open_regular(path):
+    """``path`` opened for reading (binary), or :class:`NotRegularFile` when it is not a regular file.
+
+    Opening never waits: a FIFO is opened without blocking (``O_NONBLOCK``, which regular
+    files ignore) and then refused, as is a device such as ``/dev/zero``, also through a
+    symbolic link.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    kind = file_kind(os.fstat(fd).st_mode)
+    if kind:
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, f"is {kind}, not a regular file", str(path))
+    return os.fdopen(fd, "rb")
+
 
 def input_problem(path):
     """A one-line reason why the file ``path`` cannot be read, or None when it can.
 
     Tells apart what ``Path.exists()`` lumps together: a missing file, a symbolic-link
-    loop, a folder, an empty file and a permission problem.
+    loop, a folder, a FIFO or device, an empty file and a permission problem.
     """
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return "no such file"
     except OSError as e:
-        return "symbolic link loop" if e.errno == errno.ELOOP else (e.strerror or str(e)).lower()
-    if os.path.isdir(path):
-        return "is a folder, not a file"
+        return "symbolic link loop" if e.errno == errno.ELOOP else describe(e)
+    kind = file_kind(st.st_mode)
+    if kind:
+        return "is a folder, not a file" if stat.S_ISDIR(st.st_mode) else f"is {kind}, not a regular file"
     if st.st_size == 0:
         return "empty file (0 bytes)"
     if not os.access(path, os.R_OK):
@@ -46,15 +83,19 @@ def prepare_output_dir(path):
     Raises :class:`OutputError` with a one-line reason otherwise.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{path}: output folder is an existing file")
+    try:
+        kind = file_kind(os.stat(path).st_mode) or "an existing file"
+    except OSError:
+        kind = None                                  # missing (created below) or unreachable (reported below)
+    if kind not in (None, "a folder"):
+        raise OutputError(f"{path}: output folder is {kind}")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".minivgg-write-test.", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise OutputError(f"{path}: cannot write to the output folder ({(e.strerror or str(e)).lower()})") from None
+        raise write_error(path, e, "cannot write to the output folder") from None
     return path
 
 
@@ -63,7 +104,9 @@ def distinct_stems(files):
 
     A stem shared by several inputs (``A/img.png`` and ``B/img.png``) is prefixed with
     as many parent folder names as it takes to tell them apart (``A_img``, ``B_img``);
-    names that still clash get a counter (``img_2``).
+    names that still clash get a counter (``img_2``). A stem longer than
+    :data:`MAX_STEM_BYTES` is shortened (:func:`minivgg.atomic.fit_name`), so that every
+    output name fits the file system.
     """
     unique = list(dict.fromkeys(Path(f) for f in files))
     count = Counter(f.stem for f in unique)
@@ -78,7 +121,8 @@ def distinct_stems(files):
                 if prefixes.count(mine.parent.parts[-depth:]) == 1:
                     break
             name = "_".join([*mine.parent.parts[-depth:], f.stem]).lstrip("/_")
-        base, k = name, 1
+        base, k = fit_name(name, MAX_STEM_BYTES), 1
+        name = base
         while name in taken:
             k += 1
             name = f"{base}_{k}"

@@ -198,9 +198,11 @@ def test_dicom_modality_lut_and_monochrome1(tmp_path):
 
     pixels = np.array([[0, 1000], [2000, 4000]])
     mono2 = load_image(write("a.dcm", "MONOCHROME2", pixels))
-    np.testing.assert_allclose(mono2, pixels / 4000, atol=1e-6)       # min/max of the rescaled values
+    # Scaled by the range the rescaled 12-bit type can take (2 * [0, 4095] - 100), as a PNG is by its type's
+    mono2_expected = (2 * pixels - 100 - (-100)) / (2 * 4095)
+    np.testing.assert_allclose(mono2, mono2_expected, atol=1e-6)
     mono1 = load_image(write("b.dcm", "MONOCHROME1", pixels))
-    np.testing.assert_allclose(mono1, 1 - pixels / 4000, atol=1e-6)   # inverted: bright = dense
+    np.testing.assert_allclose(mono1, 1 - mono2_expected, atol=1e-6)   # inverted: bright = dense
     (tmp_path / "c.dcm").write_bytes(b"DICM but not really")
     with pytest.raises(ImageError, match="c.dcm: unreadable DICOM"):
         load_image(tmp_path / "c.dcm")

@@ -8,11 +8,21 @@ import warnings
 
 import numpy as np
 from PIL import Image as PILImage
+from textual_image import _terminal
 from textual_image.renderable import Image as AutoRenderable
 from textual_image.renderable.halfcell import Image as HalfcellRenderable
 from textual_image.renderable.unicode import Image as UnicodeRenderable
-from textual_image.widget import HalfcellImage
-from textual_image.widget import Image as AutoImage
+
+# textual-image 0.12 asks the terminal for its cell size when its widgets are imported, dividing
+# the window's pixels by its columns and rows: a terminal that reports 0 x 0 (a serial console, some
+# SSH sessions) raised ZeroDivisionError. Its own fallback (a VT340's 10 x 20 pixel cell) is cached first.
+try:
+    _terminal.get_cell_size()
+except ZeroDivisionError:
+    _terminal.get_cell_size._result = _terminal.CellSize(10, 20)
+
+from textual_image.widget import HalfcellImage  # noqa: E402 - after the cell size is known
+from textual_image.widget import Image as AutoImage  # noqa: E402
 
 # textual-image 0.12 (the last for Python 3.11) calls Pillow's getdata(), deprecated in
 # Pillow 13 and removed in 14 (pyproject bounds Pillow below 14).

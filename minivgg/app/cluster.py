@@ -24,18 +24,22 @@ processes with pickle, so use it only on a cluster you trust; model files are st
 as always (``allow_pickle=False``).
 """
 
+import contextlib
+import logging
 import os
+import signal
 import sys
 import threading
 
 from minivgg.app.pipeline import explain_files
 from minivgg.app.predict import error_record, predict_files, prediction_record
 from minivgg.deploy.modelfile import load_model
-from minivgg.errors import DaskMissing, ImageError
+from minivgg.errors import ClusterUnavailable, DaskMissing, ImageError
 from minivgg.nn.threads import available_cores, set_threads
 
 PINNED_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "NUMBA_NUM_THREADS")}
+CONNECT_SECONDS = 5          # how long to try reaching a scheduler before saying it cannot be reached
 
 
 def _distributed():
@@ -50,15 +54,23 @@ def start_client(address=None, stream=None):
     """A Dask client: connected to ``address``, or to a new LocalCluster sized to this machine.
 
     Prints the dashboard's address on ``stream`` (stderr). Returns ``(client, close)``.
+    Raises :class:`~minivgg.errors.ClusterUnavailable` when no scheduler answers at
+    ``address`` within :data:`CONNECT_SECONDS`.
     """
     distributed = _distributed()
     stream = stream or sys.stderr
     if address:
-        client = distributed.Client(address)
+        try:
+            client = distributed.Client(address, timeout=CONNECT_SECONDS)
+        except (OSError, ValueError, TypeError) as e:     # refused, timed out, or not an address at all
+            raise ClusterUnavailable(f"--dask {address}: cannot reach a Dask scheduler there "
+                                     f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
         cluster = None
     else:
-        cluster = distributed.LocalCluster(n_workers=available_cores(), threads_per_worker=1, processes=True,
-                                           dashboard_address=":0", env=PINNED_ENV)
+        with _workers_ignore_ctrl_c():
+            # Warnings of the workers (each task cancelled by Ctrl-C, say) are for the dashboard, not the terminal.
+            cluster = distributed.LocalCluster(n_workers=available_cores(), threads_per_worker=1, processes=True,
+                                               dashboard_address=":0", env=PINNED_ENV, silence_logs=logging.ERROR)
         client = distributed.Client(cluster)
     where = f"scheduler {address}" if address else f"local cluster of {len(client.scheduler_info()['workers'])} workers"
     stream.write(f"minivgg: Dask {where}; dashboard: {client.dashboard_link}\n")
@@ -69,6 +81,26 @@ def start_client(address=None, stream=None):
         if cluster is not None:
             cluster.close()
     return client, close
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Start the local cluster's processes with Ctrl-C (SIGINT) ignored.
+
+    Ctrl-C in a terminal is sent to every process of the foreground group: each worker would
+    die printing its own tracebacks (70 lines for two workers). Ignored signals stay ignored
+    in the processes started meanwhile, so only this process sees Ctrl-C; it then closes the
+    cluster, which stops the workers cleanly. Signal handlers can only be changed on the main
+    thread; elsewhere the workers start as they would.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 # ------------------------------------------------------------------ on the workers

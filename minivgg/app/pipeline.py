@@ -9,7 +9,7 @@ with the prediction it has already made. The terminal app uses the same operatio
 
 from minivgg.app.predict import error_record
 from minivgg.errors import ImageError
-from minivgg.text import format_probability
+from minivgg.text import format_probability, printable
 
 
 def explain_file(model, path, stem, out, settings, x=None, found=None, combined=True):
@@ -66,6 +66,7 @@ def explanation_text(record):
     shap = record.get("shap")
     detail = "" if shap is None else (f"; SHAP: {shap['regions']} regions, {shap['model_calls']} model calls, "
                                       + ("exact" if shap["exact"] else f"largest stderr {shap['largest_stderr']:.2g}"))
-    return (f"{record['file']}: {record['label']} (p = {format_probability(record['probability'])}{detail})"
+    return (f"{printable(record['file'])}: {printable(record['label'])} "
+            f"(p = {format_probability(record['probability'])}{detail})"
             + ("  (out of distribution)" if record["in_distribution"] is False else "")
-            + " -> " + ", ".join(record["written"]))
+            + " -> " + ", ".join(map(printable, record["written"])))

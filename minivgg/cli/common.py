@@ -9,7 +9,8 @@ from minivgg.deploy.bundled import BUNDLED_MODEL
 from minivgg.deploy.modelfile import load_model
 from minivgg.errors import ImageError, NoInput
 from minivgg.files import MISSING, input_problem
-from minivgg.imaging.imageio import IMAGE_SUFFIXES, is_image_path
+from minivgg.imaging.imageio import IMAGE_SUFFIXES, find_images
+from minivgg.text import printable
 
 
 def load(model_path):
@@ -34,9 +35,10 @@ def input_files(inputs):
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if is_image_path(f) and not f.is_dir())
+            found = find_images(p)
             if not found:
-                raise NoInput(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+                raise NoInput(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))} "
+                              f"and DICOM files without a suffix)")
             files += found
             continue
         problem = input_problem(p)
@@ -50,7 +52,7 @@ def resume(args, files, progress):
     """The results file (or None), the files still to do, and their keys (see :mod:`minivgg.app.results`)."""
     if not args.results:
         return None, files, {}
-    results = ResultsFile(args.results, args.key)
+    results = ResultsFile(args.results, args.key, wait=args.wait, on_wait=progress.line)
     todo, keys = results.pending(files)
     if len(todo) < len(files):
         progress.line(f"minivgg: {args.results}: {len(files) - len(todo)} of {len(files)} images already done; "
@@ -90,7 +92,7 @@ def report_records(records, results, keys, progress, label, total, show):
             if results is not None:
                 results.append(record, keys.get(Path(record["file"])))
             if "error" in record:
-                progress.problem(f"minivgg: error: {record['error']}")
+                progress.problem(f"minivgg: error: {printable(record['error'])}")
                 status = ImageError.exit_code
             else:
                 show(record)

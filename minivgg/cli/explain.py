@@ -7,6 +7,7 @@ from minivgg.errors import UsageError
 from minivgg.explain.settings import ExplainSettings
 from minivgg.files import distinct_stems, prepare_output_dir
 from minivgg.progress import Progress
+from minivgg.text import printable
 
 # The options that are ExplainSettings fields, by the same names.
 SETTINGS_OPTIONS = ("method", "cam", "target", "regions", "segmentation", "background", "baseline", "budget",
@@ -40,6 +41,6 @@ def run(args):
 
     def show(record):
         for text in record["notes"]:
-            progress.problem(f"minivgg: note: {record['file']}: {text}")
+            progress.problem(f"minivgg: note: {printable(record['file'])}: {printable(text)}")
         print(explanation_text(record), flush=True)
     return report_records(records, results, keys, progress, "explain", len(todo), show)

@@ -183,6 +183,8 @@ def add_archive_arguments(p, chunk_size):
     p.add_argument("--key", choices=KEYS, default="stat",
                    help="how --results recognises an image done before: stat (path, size, modification time; "
                         "default) or content (SHA-256 of the bytes)")
+    p.add_argument("--wait", action="store_true",
+                   help="when another run is using the --results file, wait for it to end (default: stop at once)")
     p.add_argument("--dask", nargs="?", const="", metavar="ADDRESS",
                    help="run on Dask: a local cluster sized to this machine, or the scheduler at ADDRESS "
                         "(needs pip install 'minivgg[dask]')")

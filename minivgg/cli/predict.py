@@ -12,6 +12,7 @@ from minivgg.errors import UsageError
 from minivgg.explain.settings import ExplainSettings
 from minivgg.files import distinct_stems, prepare_output_dir
 from minivgg.progress import Progress
+from minivgg.text import printable
 
 
 def run(args):
@@ -54,13 +55,13 @@ def heatmap_writer(model, args, stems, progress):
             record = explain_file(model, path, stems[path], folder, replace(ExplainSettings(), method=method),
                                   x=x, found=found, combined=False)
             for text in record["notes"]:
-                progress.problem(f"minivgg: note: {path}: {text}")
+                progress.problem(f"minivgg: note: {printable(path)}: {printable(text)}")
     return write
 
 
 def ood_summary(model, scored, flagged):
     """The one stderr line of a prediction run about out-of-distribution images."""
-    name = model.name
+    name = printable(model.name)
     if model.ood is None:
         return (f"minivgg: note: model {name} has no out-of-distribution detector, so nothing tells whether these "
                 f"images are like its training images (fit one with: minivgg calibrate)")

@@ -5,3 +5,7 @@ Kernels (numba): :mod:`.conv` (and :mod:`.winograd`), :mod:`.pool`, :mod:`.activ
 :mod:`.model`; training: :mod:`.optim`; checking: :mod:`.gradcheck`; how they compute:
 :mod:`.threads`, :mod:`.denormals`, :mod:`.compiled`.
 """
+
+from minivgg.nn.compiled import ensure_cache_folder
+
+ensure_cache_folder()        # before any kernel module declares a cached kernel (see minivgg.nn.compiled)
