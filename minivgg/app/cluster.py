@@ -32,7 +32,7 @@ import sys
 import threading
 
 from minivgg.app.pipeline import explain_files
-from minivgg.app.predict import error_record, predict_files, prediction_record
+from minivgg.app.predict import batch_limit, error_record, predict_files, prediction_record
 from minivgg.deploy.modelfile import load_model
 from minivgg.errors import ClusterUnavailable, DaskMissing, ImageError
 from minivgg.nn.threads import available_cores, set_threads
@@ -124,6 +124,7 @@ def worker_model(path):
 def predict_chunk(files, model_path, batch_size):
     """Records of one chunk of files (runs on a worker): predictions, or errors for unreadable files."""
     model = worker_model(model_path)
+    batch_size = min(batch_size, batch_limit(model))   # without the note: on a worker it would print raw
     return [error_record(f, found) if isinstance(found, ImageError) else prediction_record(model, f, found)
             for f, found, _ in predict_files(model, files, batch_size)]
 

@@ -56,10 +56,11 @@ def main(argv=None):
         _discard_stdout()
         return 141
     except OSError as e:
-        # Writes to files go through minivgg.atomic and the results file, which name the file;
-        # an OSError without a name is standard output's (``> /dev/full``).
-        where = printable(e.filename) if e.filename else "standard output"
-        print(f"minivgg: error: {where}: cannot write ({describe(e)})", file=sys.stderr)
+        # Files are written through minivgg.atomic and the results file, whose errors name the file;
+        # what is left is a path the system refused, or, without a name, standard output (``> /dev/full``).
+        problem = (f"{printable(e.filename)}: {describe(e)}" if e.filename
+                   else f"standard output: cannot write ({describe(e)})")
+        print(f"minivgg: error: {problem}", file=sys.stderr)
         _discard_stdout()
         return IOFailure.exit_code
 
