@@ -42,7 +42,6 @@ from scipy.stats import spearmanr
 from minivgg.imaging.preprocess import center_crop, resize
 from minivgg.nn.layers import Conv3x3, Dense
 
-
 ROAD_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 # Rong et al.'s neighbour weights: the four direct neighbours count twice the four diagonal ones.
 NEIGHBOURS = [(-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6),

@@ -34,7 +34,8 @@ from minivgg.atomic import atomic_write
 from minivgg.files import write_json
 from minivgg.text import format_probability
 
-CAM_MIN_WEIGHT, CAM_MAX_WEIGHT = 0.25, 0.65   # a non-zero map value's colour weight, weakest to strongest
+CAM_MIN_WEIGHT, CAM_MAX_WEIGHT = 0.25, 0.65   # a drawn map value's colour weight, weakest to strongest
+CAM_FLOOR = 0.02             # values below this share of the maximum are left undrawn (rounding, not evidence)
 CAM_COLOURS = (0.1, 0.92)    # the part of turbo used: blue to a saturated red (its darkest end is near black)
 SHAP_WEIGHT, SHAP_FADED_WEIGHT = 0.6, 0.15
 
@@ -62,8 +63,8 @@ def gradcam_overlay(gray, cam):
 
     ``cam`` in [0, 1] goes through :func:`_cam_colormap`; a signed ``cam`` in [-1, 1] through
     ``RdBu_r`` (red for the class, blue against). Each non-zero pixel's colour weight grows
-    from :data:`CAM_MIN_WEIGHT` to :data:`CAM_MAX_WEIGHT` with ``|cam|``; where the map is 0
-    the radiograph is shown unchanged.
+    from :data:`CAM_MIN_WEIGHT` to :data:`CAM_MAX_WEIGHT` with ``|cam|``; where the map is below
+    :data:`CAM_FLOOR` of its maximum the radiograph is shown unchanged.
     """
     from matplotlib import colormaps
     strength = np.clip(np.abs(cam), 0, 1)
@@ -71,7 +72,7 @@ def gradcam_overlay(gray, cam):
         heat = colormaps["RdBu_r"]((np.clip(cam, -1, 1) + 1) / 2)[..., :3]
     else:
         heat = _cam_colormap()(strength)[..., :3]
-    weight = np.where(strength > 0, CAM_MIN_WEIGHT + (CAM_MAX_WEIGHT - CAM_MIN_WEIGHT) * strength, 0)[..., None]
+    weight = np.where(strength > CAM_FLOOR, CAM_MIN_WEIGHT + (CAM_MAX_WEIGHT - CAM_MIN_WEIGHT) * strength, 0)[..., None]
     return (1 - weight) * np.repeat(gray[..., None], 3, axis=2) + weight * heat
 
 
@@ -216,7 +217,7 @@ def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, 
 
 
 def save_explanation(out, stem, gray, class_name, probability=None, cam=None, shap=None, combined=True,
-                     raw=False, title="", cam_name="Grad-CAM", stamp=None):
+                     raw=False, title="", cam_name="Grad-CAM", stamp=None, original=None):
     """Write the heatmap files of one image; returns the paths written.
 
     Parameters
@@ -236,6 +237,10 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
     title : str, shown above the combined figure (e.g. the file name)
     cam_name : str, what the ``cam`` map is called in the pictures ("Grad-CAM" or "HiResCAM"; the
         file keeps its name, ``<stem>_gradcam.png``)
+    original : ``(gray (H, W), preprocessing settings)``, optional: with ``raw``, each map is also
+        written in the original image's coordinates (``<stem>_<map>_original.npy``, NaN outside
+        the model's crop) and drawn over the original with the crop's outline
+        (``<stem>_original.png``)
     stamp : dict, optional, ``{field: text}`` drawn under every picture and stored in its PNG
         text fields (:meth:`minivgg.deploy.Classifier.stamp`: model, class, probability,
         out-of-distribution verdict, map and settings)
@@ -264,4 +269,47 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
         if shap is not None:
             write_json(out / f"{stem}_shap.json", {"class": class_name, **shap.summary()})
             written.append(out / f"{stem}_shap.json")
+        if original is not None:
+            written += save_on_original(out, stem, *original, cam=cam, shap=shap, cam_name=cam_name, stamp=stamp)
     return written
+
+
+def save_on_original(out, stem, image, settings, cam=None, shap=None, cam_name="Grad-CAM", stamp=None):
+    """The maps carried back onto the original image (H, W): ``.npy`` files and one picture with the crop outlined.
+
+    The model saw a resized, centre-cropped copy; these say where on the file's own pixels
+    each value belongs (:func:`minivgg.imaging.preprocess.to_original`).
+    """
+    from matplotlib.patches import Rectangle
+
+    from minivgg.imaging.preprocess import crop_box, to_original
+    out, written = Path(out), []
+    maps = [(kind, m) for kind, m in (("gradcam", cam), ("shap", None if shap is None else shap.pixel_map()))
+            if m is not None]
+    for kind, m in maps:
+        with atomic_write(out / f"{stem}_{kind}_original.npy") as f:
+            np.save(f, to_original(m, image.shape, settings))
+        written.append(out / f"{stem}_{kind}_original.npy")
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.6 * len(maps), 4.4), squeeze=False)
+    top, left, bottom, right = crop_box(image.shape, settings)
+    for ax, (kind, m) in zip(axes[0], maps):
+        heat = np.nan_to_num(to_original(m, image.shape, settings))
+        overlay = gradcam_overlay(image, heat) if kind == "gradcam" else _diverging_overlay(image, heat)
+        ax.imshow(overlay)
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, color="lime",
+                               linewidth=1.2, linestyle="--"))
+        ax.set_title(f"{cam_name if kind == 'gradcam' else 'SHAP'} on the original ({image.shape[1]}x"
+                     f"{image.shape[0]})\ndashed: the model's crop", fontsize=9, parse_math=False)
+        ax.axis("off")
+    _save(fig, out / f"{stem}_original.png", stamp)
+    return written + [out / f"{stem}_original.png"]
+
+
+def _diverging_overlay(gray, values):
+    """RdBu_r over ``gray`` scaled to the largest |value| (a SHAP map on the original's pixels)."""
+    from matplotlib import colormaps
+    lo, hi = shap_limits(values)
+    colour = colormaps["RdBu_r"]((values - lo) / (hi - lo))[..., :3]
+    weight = np.where(values != 0, SHAP_WEIGHT, 0)[..., None]
+    return (1 - weight) * np.repeat(gray[..., None], 3, axis=2) + weight * colour

@@ -157,7 +157,9 @@ def test_dask_explain_writes_the_same_files_with_distinct_names(distributed, arc
                          capsys)
     assert code == 0 and len(out.splitlines()) == 12
     local = sorted(p.name for p in (tmp_path / "local").iterdir())
-    assert local == sorted(p.name for p in (tmp_path / "dask").iterdir()) and len(local) == 3 * 12
+    # Per image: the map's picture, the combined figure, the map as .npy, and the map on the original pixels
+    # (.npy and its picture).
+    assert local == sorted(p.name for p in (tmp_path / "dask").iterdir()) and len(local) == 5 * 12
     assert any(n.startswith("a_RA_") for n in local) and any(n.startswith("b_RA_") for n in local)
     for name in local:
         if name.endswith(".npy"):

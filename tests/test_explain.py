@@ -177,7 +177,8 @@ def test_no_player_is_favoured_by_its_label():
     for position in (0, 5):
         order = [j for j in range(m) if j != k]
         order.insert(position, k)                          # index ``position`` holds the game's player k
-        f, phi = exact_game(lambda z, o=np.argsort(order): game(z[:, o]), m)
+        back = np.argsort(order)
+        f, phi = exact_game(lambda z, back=back: game(z[:, back]), m)
         errors.append([explain_function(f, m, budget=300, seed=s).values[position] - phi[position]
                        for s in range(80)])
     a, b = np.array(errors)

@@ -114,3 +114,30 @@ def test_training_on_phantoms_measures_the_explanation_card(tmp_path):
         validate_card({**model.card, "explanations": {"data": "x"}}, model.class_names)
     save_model(model, tmp_path / "again.npz")                     # the card survives the file
     assert load_model(tmp_path / "again.npz").card["explanations"] == record
+
+
+def test_maps_go_back_onto_the_original_pixels_through_the_crop():
+    """A map that is the model's own input image, carried back, lands on the original image where it came from."""
+    from minivgg.imaging.preprocess import crop_box, preprocess, to_display, to_original
+    settings = preprocessing_settings(64, wavelet=None)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:150, 0:220]
+    original = (0.5 + 0.4 * np.sin(yy / 9.0) * np.cos(xx / 13.0) + 0.02 * rng.random((150, 220))).astype(np.float32)
+    back = to_original(to_display(preprocess(original, settings), settings), original.shape, settings)
+    top, left, bottom, right = crop_box(original.shape, settings)
+    inside = ~np.isnan(back)
+    assert inside[int(top) + 1:int(bottom) - 1, int(left) + 1:int(right) - 1].all()
+    assert not inside[:int(top) - 1].any() and not inside[:, int(right) + 1:].any()
+    assert np.corrcoef(back[inside], original[inside])[0, 1] > 0.97
+    assert (bottom - top) / 150 == pytest.approx(64 / settings["resize"])
+
+
+def test_save_raw_writes_the_maps_on_the_original(tmp_path):
+    model = tiny_classifier()
+    path = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
+    explanation = model.explain(model.read(path), ExplainSettings(method="gradcam", raw=True), path=path)
+    written = {p.name for p in model.save_explanation(explanation, tmp_path, "ra")}
+    assert {"ra_gradcam_original.npy", "ra_original.png"} <= written
+    on_original = np.load(tmp_path / "ra_gradcam_original.npy")
+    assert on_original.shape == Image.open(path).size[::-1] and np.isnan(on_original).any()
+    assert Image.open(tmp_path / "ra_original.png").text["Map"].startswith("HiResCAM")

@@ -351,14 +351,17 @@ class Classifier:
 
         ``stem`` is distinct per input (:func:`minivgg.files.distinct_stems`). Writes
         ``<stem>_gradcam.png`` and/or ``<stem>_shap.png``, with ``combined`` the figure of
-        both (``<stem>_explain.png``), and with ``settings.raw`` the maps as ``.npy`` and
-        SHAP's regions as JSON. Returns the paths written.
+        both (``<stem>_explain.png``), and with ``settings.raw`` the maps as ``.npy``, SHAP's
+        regions as JSON, and the maps on the original file's pixels (``<stem>_*_original.npy``,
+        ``<stem>_original.png`` with the model's crop outlined). Returns the paths written.
         """
         e = explanation
         title = printable(Path(e.path).name) if e.path is not None else ""
+        # With raw maps, also the maps on the file's own pixels (read again: the input kept only the crop).
+        original = (load_image(e.path), self.preprocessing) if e.settings.raw and e.path is not None else None
         return save_explanation(out, stem, self.display(e.x), printable(self.class_names[e.target]), e.probability,
                                 cam=e.cam, shap=e.shap, combined=combined, raw=e.settings.raw, title=title,
-                                cam_name=e.cam_name or "Grad-CAM", stamp=self.stamp(e))
+                                cam_name=e.cam_name or "Grad-CAM", stamp=self.stamp(e), original=original)
 
 
 def as_classifier(model):

@@ -58,6 +58,37 @@ def center_crop(gray, size):
     return gray[top:top + size, left:left + size]
 
 
+def crop_box(shape, settings):
+    """Where the model's input lies in an original image of ``shape`` (H, W): ``(top, left, bottom, right)``.
+
+    The image is resized to R x R (``settings["resize"]``, each axis by its own factor) and
+    the central S x S (``settings["crop"]``) kept; the box is that window in the original's
+    pixel coordinates (edges, not centres).
+    """
+    h, w = shape
+    r, s = settings["resize"], settings["crop"]
+    top, left = (r - s) // 2, (r - s) // 2
+    return top * h / r, left * w / r, (top + s) * h / r, (left + s) * w / r
+
+
+def to_original(heat, shape, settings):
+    """A map over the model's input (S, S) carried back onto the original image (H, W); NaN outside the crop.
+
+    Each original pixel centre is mapped through the resize and the crop (the inverse of
+    :func:`preprocess`'s geometry) and the map is sampled there bilinearly.
+    """
+    from scipy import ndimage
+    h, w = shape
+    r, s = settings["resize"], settings["crop"]
+    offset = (r - s) // 2
+    rows = (np.arange(h) + 0.5) * r / h - 0.5 - offset
+    cols = (np.arange(w) + 0.5) * r / w - 0.5 - offset
+    rr, cc = np.meshgrid(rows, cols, indexing="ij")
+    out = ndimage.map_coordinates(np.asarray(heat, dtype=np.float64), [rr, cc], order=1, mode="nearest")
+    inside = (rr >= -0.5) & (rr <= s - 0.5) & (cc >= -0.5) & (cc <= s - 0.5)
+    return np.where(inside, out, np.nan).astype(np.float32)
+
+
 def bayes_shrink_threshold(band, sigma):
     """BayesShrink soft threshold for one detail sub-band given the noise level ``sigma``."""
     sigma_x = np.sqrt(max(float(np.mean(band.astype(np.float64) ** 2)) - sigma ** 2, 0.0))

@@ -161,13 +161,18 @@ def fit_trust(model, dataset, train_idx, val_idx, name=None, intended_use=None, 
         except ValueError as e:
             say(f"no out-of-distribution detector: {e}")
         temperature, at_bound = fit_temperature(val_logits, val_labels)
+        if at_bound and temperature < 1:
+            # Every validation image lies on its side with room to spare: the NLL keeps falling as
+            # the softmax sharpens, and the search's bound, not the data, would pick T. Sharpening on
+            # that evidence makes every later mistake a confident one: keep the network's softmax.
+            temperature = 1.0
         model.calibration = {"method": "temperature", **calibration_report(val_logits, val_labels, temperature),
                              "at_bound": at_bound}
         c = model.calibration
         say(f"temperature {temperature:.4g}: validation NLL {c['nll_before']:.4f} -> {c['nll_after']:.4f}, "
             f"ECE {c['ece_before']:.4f} -> {c['ece_after']:.4f}"
-            + (" (at the bound of the search: too few or too easy validation images to fit it well)"
-               if at_bound else ""))
+            + (" (the search reached its bound: the validation images are too few or too easy to fit it; "
+               "a temperature below 1 is then not applied)" if at_bound else ""))
         metrics = {"validation": validation_metrics(model, val_logits, val_labels), **(metrics or {})}
     model.card = new_card(name=name, intended_use=intended_use, command=command, seed=seed, metrics=metrics,
                           trained_on=training_data(dataset, train_idx, val_idx, file_list_hash(dataset, train_idx)))
