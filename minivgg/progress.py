@@ -5,10 +5,18 @@ line would only fill the log with carriage returns, so :meth:`Progress.update` w
 nothing there; :meth:`Progress.line` (a finished epoch) always writes. ``quiet=True`` (the
 commands' ``--quiet``) silences both. :meth:`Progress.problem` (an unreadable file) is
 never silenced.
+
+Results go to stdout, often the same terminal: :meth:`Progress.clear` erases the line
+being drawn before anything else is printed (the commands call it before each result),
+so a result never shares a screen line with the progress text; the next
+:meth:`~Progress.update` draws the line again under it. A redirected stdout gets the
+results alone, as it always did.
 """
 
 import sys
 import time
+
+CLEAR_LINE = "\r\033[K"        # back to the line's start, erase to its end
 
 
 class Progress:
@@ -25,6 +33,7 @@ class Progress:
         self.quiet = quiet
         self.live = not quiet and self.stream.isatty()
         self._label, self._started = None, 0.0
+        self._drawn = False        # a progress line is on screen, unfinished
 
     def update(self, label, done, total, detail=""):
         """Redraw ``label [#####     ] done/total detail ETA 12s``.
@@ -40,10 +49,18 @@ class Progress:
         bar = "#" * int(24 * done / total)
         shown = f"ETA {eta:4.0f}s" if done < total else "done    "
         self.stream.write(f"\r{label} [{bar:<24}] {done}/{total} {detail} {shown} ")
-        self.stream.flush()
+        self._drawn = True
         if done >= total:
             self.stream.write("\n")
-            self._label = None
+            self._label, self._drawn = None, False
+        self.stream.flush()
+
+    def clear(self):
+        """Erase the progress line being drawn, so that what is printed next (on stdout too) starts a clean line."""
+        if self._drawn:
+            self.stream.write(CLEAR_LINE)
+            self.stream.flush()
+            self._drawn = False
 
     def line(self, text):
         """Write one line (clearing a progress line being drawn), unless quiet."""
@@ -52,6 +69,6 @@ class Progress:
 
     def problem(self, text):
         """Write one line about something that went wrong, even when quiet."""
-        self.stream.write(("\r\033[K" if self.live and self._label else "") + text + "\n")
+        self.clear()
+        self.stream.write(text + "\n")
         self.stream.flush()
-        self._label = None

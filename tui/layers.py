@@ -4,16 +4,16 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from minivgg.nn.layers import MaxPool2x2
+from minivgg.tui.dialog import Dialog
 from minivgg.tui.pictures import to_pil
 
 TILES = 8                      # feature maps shown per block, in two rows
 
 
-class LayersScreen(ModalScreen):
+class LayersScreen(Dialog):
     """The feature maps after each conv block's last ReLU: the first 8 channels, each scaled to [0, 1]."""
 
     BINDINGS = [Binding("escape,l", "dismiss", "Close")]
@@ -29,7 +29,7 @@ class LayersScreen(ModalScreen):
         _, outputs = self.model.infer(self.x[None], capture=ends)
         return {n: outputs[n][0] for n in ends}
 
-    def compose(self) -> ComposeResult:
+    def body(self) -> ComposeResult:
         with VerticalScroll(id="layers"):
             yield Label("What each conv block sees: 8 feature maps per block (bright = strong response)")
             for i, (name, maps) in enumerate(self.block_outputs().items(), 1):

@@ -4,6 +4,7 @@ Pictures use coloured half-blocks, which work over any SSH connection; a termina
 graphics protocol (kitty, sixel) is used only when the terminal announces one.
 """
 
+import logging
 import warnings
 
 import numpy as np
@@ -16,6 +17,9 @@ from textual_image.renderable.unicode import Image as UnicodeRenderable
 # textual-image 0.12 asks the terminal for its cell size when its widgets are imported, dividing
 # the window's pixels by its columns and rows: a terminal that reports 0 x 0 (a serial console, some
 # SSH sessions) raised ZeroDivisionError. Its own fallback (a VT340's 10 x 20 pixel cell) is cached first.
+# A terminal that does not answer its query either (tmux, a pseudo-terminal) made it log a warning with
+# a traceback on stderr, before the app started (or into ``2>log``): the fallback is fine, say nothing.
+logging.getLogger("textual_image").addHandler(logging.NullHandler())
 try:
     _terminal.get_cell_size()
 except ZeroDivisionError:

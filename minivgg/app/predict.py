@@ -44,14 +44,16 @@ def prediction_record(model, path, found):
 
     Keys: ``file``, ``label``, ``probabilities`` (class -> calibrated probability, 6
     decimals), ``model`` (its name), ``in_distribution`` (true/false, or null for a model
-    file without a detector) and ``ood_score`` (or null). The model's output was checked to
-    be finite, so every number is a valid JSON number.
+    file without a detector), ``ood_score`` and the detector's ``ood_threshold`` (a score
+    above it is out of distribution; both null without a detector). The model's output was
+    checked to be finite, so every number is a valid JSON number.
     """
     known = found.in_distribution is not None
     return {"file": str(path), "label": model.class_names[int(found.probs.argmax())],
             "probabilities": {c: round(float(v), 6) for c, v in zip(model.class_names, found.probs)},
             "model": model.name, "in_distribution": bool(found.in_distribution) if known else None,
-            "ood_score": float(f"{found.ood_score:.6g}") if known else None}
+            "ood_score": float(f"{found.ood_score:.6g}") if known else None,
+            "ood_threshold": float(model.ood.threshold) if known else None}
 
 
 def error_record(path, error):

@@ -1,5 +1,7 @@
 """What several commands share: the model to load, the input files, a results file, Dask, the records loop."""
 
+import os
+import sys
 from pathlib import Path
 
 from minivgg.app.cluster import chunked, run_chunks, start_client
@@ -25,27 +27,66 @@ def model_path(args):
     return str(Path(args.model or BUNDLED_MODEL).resolve())
 
 
-def input_files(inputs):
-    """The image files named by ``inputs``: files as given, folders searched recursively.
+STDIN = "-"                      # the input that stands for file names read from stdin
 
+
+def input_files(inputs):
+    """The image files named by ``inputs``: files as given, folders searched recursively, ``-`` names from stdin.
+
+    Each image is listed once however it is named (``minivgg predict dicoms/**/*`` names
+    folders and the files in them): a file is recognised by its resolved path, and the
+    first spelling is kept; a folder inside one searched already is not searched again.
     Raises :class:`~minivgg.errors.NoInput` for an argument that does not exist or cannot
     be opened, and for a folder without image files.
     """
-    files = []
-    for item in inputs:
+    files, seen, searched = [], set(), []
+    for item in expand_stdin(inputs):
         p = Path(item)
         if p.is_dir():
+            real = Path(os.path.realpath(p))
+            if any(real.is_relative_to(done) for done in searched):
+                continue
+            searched.append(real)
             found = find_images(p)
             if not found:
                 raise NoInput(f"{p}: no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))} "
                               f"and DICOM files without a suffix)")
-            files += found
-            continue
-        problem = input_problem(p)
-        if problem in MISSING:
-            raise NoInput(f"{p}: {'no such file or folder' if problem == 'no such file' else problem}")
-        files.append(p)              # other problems are the image reader's to report, per file
+        else:
+            problem = input_problem(p)
+            if problem in MISSING:
+                raise NoInput(f"{p}: {'no such file or folder' if problem == 'no such file' else problem}")
+            found = [p]              # other problems are the image reader's to report, per file
+        for f in found:
+            real = os.path.realpath(f)
+            if real not in seen:
+                seen.add(real)
+                files.append(f)
     return files
+
+
+def expand_stdin(inputs):
+    """``inputs`` with each ``-`` replaced by the file names on stdin (read once).
+
+    Names are one per line (``ls``, ``fd``), or NUL-separated when the input holds a NUL
+    (``fd -0``, ``find -print0``: names with newlines); empty names are skipped. Bytes
+    that are not UTF-8 are kept as the file system's own (:func:`os.fsdecode`).
+    """
+    names = None
+    for item in inputs:
+        if item != STDIN:
+            yield item
+            continue
+        if names is None:
+            if sys.stdin.isatty():
+                print("minivgg: reading file names from the terminal, one per line; end with Ctrl+D",
+                      file=sys.stderr)
+            data = sys.stdin.buffer.read()
+            lines = b"\0" not in data
+            names = [os.fsdecode(n.removesuffix(b"\r") if lines else n) for n in data.split(b"\n" if lines else b"\0")]
+            names = [n for n in names if n]
+            if not names:
+                raise NoInput(f"{STDIN}: no file names on stdin")
+            yield from names
 
 
 def resume(args, files, progress):
@@ -95,6 +136,7 @@ def report_records(records, results, keys, progress, label, total, show):
                 progress.problem(f"minivgg: error: {printable(record['error'])}")
                 status = ImageError.exit_code
             else:
+                progress.clear()         # a result never shares a terminal line with the progress text
                 show(record)
             progress.update(label, n, total)
     finally:

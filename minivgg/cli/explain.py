@@ -10,7 +10,7 @@ from minivgg.progress import Progress
 from minivgg.text import printable
 
 # The options that are ExplainSettings fields, by the same names.
-SETTINGS_OPTIONS = ("method", "cam", "target", "regions", "segmentation", "background", "baseline", "budget",
+SETTINGS_OPTIONS = ("method", "cam", "signed", "target", "regions", "segmentation", "background", "baseline", "budget",
                     "tolerance", "output", "seed")
 
 

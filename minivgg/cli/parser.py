@@ -6,6 +6,7 @@ none of them.
 """
 
 import argparse
+import sys
 
 import numpy as np
 
@@ -56,10 +57,76 @@ def _bounds(low, high, low_open):
 # ---------------------------------------------------------------- the parser
 
 
+# Two or three typical command lines per command, shown at the end of its --help.
+EXAMPLES = {
+    "minivgg": ["minivgg demo                                    # the bundled model on its samples",
+                "minivgg predict scans/ --json > results.jsonl   # every image under scans/",
+                "minivgg tui scans/                              # browse a folder in the terminal app",
+                "minivgg COMMAND --help                          # a command's options and examples"],
+    "info": ["minivgg info", "minivgg info --model runs/small/model.npz"],
+    "demo": ["minivgg demo", "minivgg demo --threads 2"],
+    "predict": ["minivgg predict image.png folder/",
+                "ls *.png | minivgg predict - --json              # file names from stdin",
+                "minivgg predict /archive --results archive.jsonl --quiet > /dev/null"],
+    "explain": ["minivgg explain image.png --out maps/",
+                "fd -e dcm | minivgg explain - --method gradcam --out maps/",
+                "minivgg explain folder/ --method shap --budget 2000 --save-raw --out maps/"],
+    "tui": ["minivgg tui                                     # open images with o (file) or g (samples)",
+            "minivgg tui scans/                              # folder mode: n/p walk the list",
+            "fd -e dcm | minivgg tui -                       # the list from stdin"],
+    "phantoms": ["minivgg phantoms --out phantoms --n 400 --seed 0",
+                 "minivgg phantoms --out shortcut --shortcut 0.8 --difficulty easy"],
+    "train": ["minivgg train --data phantoms/images --out runs/small --preset small",
+              "minivgg train --data phantoms/images --out runs/small --resume",
+              "minivgg train --data DIR --kfold 5 --positive RA --out runs/cv"],
+    "calibrate": ["minivgg calibrate --model old.npz --data DIR --out new.npz"],
+    "evaluate": ["minivgg evaluate --model runs/small/model.npz --data held_out/ --out evaluation/",
+                 "minivgg evaluate --data held_out/ --bootstrap 5000 --seed 1"],
+}
+
+
+INPUTS_HELP = ("image files, folders (searched recursively, DICOM also without a suffix) or - (file names on stdin, "
+               "one per line or NUL-separated); each image is taken once however it is named")
+
+
+class Parser(argparse.ArgumentParser):
+    """The top-level parser: ``minivgg`` alone prints the help (the commands and examples) and exits 0."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        if not (sys.argv[1:] if args is None else args):
+            self.print_help()
+            self.exit(0)
+        return super().parse_known_args(args, namespace)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, but the examples at the end are printed as written (one command per line, aligned)."""
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith(EXAMPLES_TITLE):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+EXAMPLES_TITLE = "examples:"
+
+
+def examples(name):
+    """The epilog of ``name``'s help: its :data:`EXAMPLES`, indented."""
+    return EXAMPLES_TITLE + "\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
+
+
+def add_command(sub, name, **kwargs):
+    """The sub-parser of command ``name``, its help ending with its examples."""
+    return sub.add_parser(name, epilog=examples(name), formatter_class=HelpFormatter, **kwargs)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minivgg", description="VGG8 hand-radiograph classifier (NumPy + numba).")
+    parser = Parser(prog="minivgg", description="VGG8 hand-radiograph classifier (NumPy + numba).",
+                    epilog=examples("minivgg"), formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"minivgg {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # The commands' parsers are plain ones: "minivgg predict" alone is a usage error, not a help page.
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=argparse.ArgumentParser)
     # Every command that computes takes --threads (see minivgg.nn.threads).
     computing = argparse.ArgumentParser(add_help=False)
     computing.add_argument("--threads", type=int_at_least(1, 1024),
@@ -67,15 +134,15 @@ def build_parser():
     computing.add_argument("--quiet", action="store_true",
                            help="no progress lines on stderr (they are only drawn when stderr is a terminal)")
 
-    p = sub.add_parser("info", help="describe a model: layers, shapes, parameters")
+    p = add_command(sub, "info", help="describe a model: layers, shapes, parameters")
     p.add_argument("--model", help="a model file (default: the bundled phantom model)")
     p.set_defaults(command_module="info")
 
-    p = sub.add_parser("demo", help="predict the bundled phantom samples with the bundled model", parents=[computing])
+    p = add_command(sub, "demo", help="predict the bundled phantom samples with the bundled model", parents=[computing])
     p.set_defaults(command_module="demo")
 
-    p = sub.add_parser("predict", help="classify radiographs", parents=[computing])
-    p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR")
+    p = add_command(sub, "predict", help="classify radiographs", parents=[computing])
+    p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR|-", help=INPUTS_HELP)
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--batch-size", type=int_at_least(1, 4096), default=16)
@@ -84,13 +151,16 @@ def build_parser():
     add_archive_arguments(p, chunk_size=64)
     p.set_defaults(command_module="predict")
 
-    p = sub.add_parser("explain", help="Grad-CAM and Kernel-SHAP heatmaps as PNG files", parents=[computing])
-    p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR")
+    p = add_command(sub, "explain", help="Grad-CAM and Kernel-SHAP heatmaps as PNG files", parents=[computing])
+    p.add_argument("inputs", nargs="+", metavar="IMAGE|DIR|-", help=INPUTS_HELP)
     d = ExplainSettings()                 # the defaults, from their one place
     p.add_argument("--method", choices=METHODS, default=d.method)
     p.add_argument("--cam", choices=CAMS, default=d.cam,
-                   help="the class-activation map: gradcam (the paper's, default) or hirescam (each position "
-                        "weighed by its own gradient; on the bundled model it finds the lesions Grad-CAM misses)")
+                   help="the class-activation map: hirescam (default: each position weighed by its own "
+                        "gradient; on the bundled model it points at the lesions) or gradcam (the paper's; on the "
+                        "bundled model its channel weights erase the lesions: README, Explanations)")
+    p.add_argument("--signed", action="store_true",
+                   help="keep the class-activation map's evidence against the class, in a second colour")
     p.add_argument("--out", default="explanations", help="output folder")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--target", help="class to explain (default: the predicted one)")
@@ -101,12 +171,13 @@ def build_parser():
                    help="merge: the near-constant background is one region (default for superpixels); "
                         "keep: it is split like the rest")
     p.add_argument("--baseline", default=d.baseline, type=_baseline,
-                   help="hidden regions: mean, blur or a finite number (normalised input units)")
+                   help="what hidden regions become: air (default: the image's darkest value), mean, blur (a "
+                        "class cue for many models: warned) or a finite number (normalised input units)")
     p.add_argument("--budget", type=int_at_least(2, 10 ** 6), default=d.budget,
                    help=f"most SHAP coalitions to evaluate (model calls; default {d.budget})")
     p.add_argument("--tolerance", type=finite_float(0, 1), default=d.tolerance,
-                   help="stop once the largest SHAP standard error is at most this fraction of "
-                        f"|f(x) - base| (default {d.tolerance}; 0: spend the whole budget)")
+                   help="stop once every SHAP value is known to within this fraction of the map's scale, all "
+                        f"regions at once (95%%; default {d.tolerance}; 0: spend the whole budget)")
     p.add_argument("--output", choices=OUTPUTS, default=d.output,
                    help="explain the class probability (default) or its log-odds (for a saturated model)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -114,9 +185,10 @@ def build_parser():
     add_archive_arguments(p, chunk_size=4)
     p.set_defaults(command_module="explain")
 
-    p = sub.add_parser("tui", help="the terminal app: open a radiograph, see probabilities and heatmaps",
+    p = add_command(sub, "tui", help="the terminal app: open a radiograph, see probabilities and heatmaps",
                        parents=[computing])
-    p.add_argument("image", nargs="?", help="a radiograph to open at start")
+    p.add_argument("inputs", nargs="*", metavar="IMAGE|DIR|-",
+                   help="a radiograph to open at start; a folder, several files or - (names on stdin): folder mode")
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--out", default="minivgg-output", help="folder where 'w' saves the heatmaps")
     p.add_argument("--graphics", choices=["auto", "halfcell"], default="auto",
@@ -125,7 +197,7 @@ def build_parser():
                    help="the class-activation map that 'c' computes (see explain --cam)")
     p.set_defaults(command_module="tui")
 
-    p = sub.add_parser("phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks "
+    p = add_command(sub, "phantoms", help="write synthetic hand radiographs (a folder data set) with lesion masks "
                                         "and healthy twins")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     p.add_argument("--out", required=True)
@@ -142,12 +214,12 @@ def build_parser():
     p.add_argument("--shortcut-class", choices=CLASS_NAMES, default="RA", help="the class that gets the marker")
     p.set_defaults(command_module="phantoms")
 
-    p = sub.add_parser("train", help="train VGG8 on a folder data set (ROOT/<class>/*.png)", parents=[computing])
+    p = add_command(sub, "train", help="train VGG8 on a folder data set (ROOT/<class>/*.png)", parents=[computing])
     add_train_arguments(p)
     add_card_arguments(p)
     p.set_defaults(command_module="train")
 
-    p = sub.add_parser("calibrate", help="fit an existing model's card, out-of-distribution detector and temperature",
+    p = add_command(sub, "calibrate", help="fit an existing model's card, out-of-distribution detector and temperature",
                        parents=[computing],
                        description="Fit the model card's data, the out-of-distribution detector and the temperature "
                                    "of an existing model (trained before these existed, or elsewhere, e.g. PyTorch "
@@ -164,7 +236,7 @@ def build_parser():
     add_card_arguments(p)
     p.set_defaults(command_module="calibrate")
 
-    p = sub.add_parser("evaluate", help="accuracy, sensitivity, specificity, precision, AUC with 95%% CIs",
+    p = add_command(sub, "evaluate", help="accuracy, sensitivity, specificity, precision, AUC with 95%% CIs",
                        parents=[computing])
     p.add_argument("--model", help="model file (default: the bundled phantom model)")
     p.add_argument("--data", required=True, help="folder data set with the model's class folders")
@@ -198,7 +270,7 @@ def _baseline(text):
     try:
         return finite_float()(text)
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be mean, blur or a finite number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be air, mean, blur or a finite number, got {text!r}") from None
 
 
 def add_train_arguments(p):
@@ -219,6 +291,8 @@ def add_train_arguments(p):
     p.add_argument("--val-fraction", type=finite_float(0, 0.9),
                    help="stratified validation split (default 0.2; 0: none)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint.npz")
+    p.add_argument("--init", metavar="MODEL", help="start from this model file's weights (fine-tuning; the same "
+                                                   "architecture as the preset) instead of random ones")
     p.add_argument("--no-wavelet", action="store_true", help="switch the sym8 wavelet step off")
     p.add_argument("--kfold", type=int_at_least(2, 100), help="run stratified k-fold cross-validation instead")
     p.add_argument("--positive", help="positive class for cross-validation metrics")
