@@ -10,11 +10,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from matplotlib import colormaps
 from PIL import Image as PILImage
 from rich.color import Color, ColorSystem
 from textual import events
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
 from textual.worker import WorkerCancelled
 
 from minivgg import VGG8, Classifier, ExplainSettings, load_model, save_model
@@ -30,7 +30,7 @@ from minivgg.tui.layout import arrange
 from minivgg.tui.picker import PathSuggester
 from minivgg.tui.shaptable import bar
 from minivgg.tui.state import Opened
-from minivgg.tui.view import CUBE, OUTLINE, View, sign_pattern, xterm256
+from minivgg.tui.view import OUTLINE, View, sign_pattern, xterm256, xterm_palette
 
 RA_SAMPLE = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
 SAMPLES = sorted(BUNDLED_SAMPLES.rglob("*.png"))
@@ -167,7 +167,7 @@ def test_bad_file_leaves_the_app_usable(tmp_path):
 
 def footer_keys(app):
     """The key descriptions the footer on screen shows (the pop-up's own footer while one is open)."""
-    return {key.description for key in app.screen.query_one(Footer).query(FooterKey)}
+    return {key.description for key in app.screen.query_one(Footer).query("FooterKey")}
 
 
 def test_gallery_help_and_layers_with_their_own_footers(tmp_path):
@@ -439,17 +439,23 @@ def test_shap_row_highlight_outlines_the_region(tmp_path):
 # ---------------------------------------------------------------- colour that degrades well
 
 
-def test_256_colour_dither_keeps_each_area_colour_and_the_terminal_keeps_the_dither():
-    ramp = np.linspace(0, 1, 64)
-    rgb = np.stack([np.tile(ramp, (16, 1)), np.full((16, 64), 0.3), np.tile(ramp[::-1], (16, 1))], axis=2)
-    out = xterm256(rgb)
-    assert np.isin(np.round(out * 255), np.round(CUBE * 255)).all()     # only the cube's levels
-    for r, g, b in {tuple(v) for v in np.round(out * 255).astype(int).reshape(-1, 3)}:
-        shown = Color.from_rgb(r, g, b).downgrade(ColorSystem.EIGHT_BIT).get_truecolor()
-        assert tuple(shown) == (r, g, b) or (r == g == b)               # drawn as dithered (grays: the ramp)
-    blocks = lambda a: a.reshape(4, 4, 16, 4, 3).mean(axis=(1, 3))     # noqa: E731
-    nearest = CUBE[np.abs(rgb[..., None] - CUBE).argmin(axis=-1)]       # what the terminal's rounding gives
-    assert np.abs(blocks(out) - blocks(rgb)).max() < 0.06 < np.abs(blocks(nearest) - blocks(rgb)).max()
+def on_a_256_colour_terminal(rgb):
+    """What a 256-colour terminal shows for ``rgb`` (H, W, 3) in [0, 1]: Rich's rounding of each colour."""
+    def shown(triplet):
+        return tuple(Color.from_rgb(*triplet).downgrade(ColorSystem.EIGHT_BIT).get_truecolor())
+    flat = [tuple(t) for t in np.round(rgb * 255).astype(int).reshape(-1, 3)]
+    table = {t: shown(t) for t in set(flat)}
+    return np.array([table[t] for t in flat]).reshape(rgb.shape) / 255
+
+
+def test_256_colour_dither_keeps_each_area_colour_and_the_terminal_draws_it_as_written():
+    written, shown = xterm_palette()
+    np.testing.assert_allclose(on_a_256_colour_terminal(written), np.round(shown * 255) / 255)
+    heat = colormaps["turbo"](np.linspace(0.1, 1, 64))[:, :3]
+    rgb = np.tile((0.45 * heat + 0.55 * 0.3)[None], (16, 1, 1))      # a class-activation map over gray bone
+    dithered, rounded = on_a_256_colour_terminal(xterm256(rgb)), on_a_256_colour_terminal(rgb)
+    blocks = lambda a: a.reshape(2, 8, 8, 8, 3).mean(axis=(1, 3))        # noqa: E731 - 8 x 8 pixel areas
+    assert np.abs(blocks(dithered) - blocks(rgb)).max() < 0.03 < 0.1 < np.abs(blocks(rounded) - blocks(rgb)).max()
     gray = np.repeat(np.linspace(0, 1, 16)[None, :, None], 3, axis=2)
     np.testing.assert_array_equal(xterm256(gray), gray)                 # gray stays for the terminal's gray ramp
 
@@ -541,7 +547,7 @@ def test_folder_list_fills_in_the_background_and_sorts(tmp_path):
             await settle(app, pilot)
             listing = app.query_one("#files")
             assert set(listing.found) == set(files)
-            assert "10 images · by name" in text_of(app, "#files-title")
+            assert "10 images, by name" in text_of(app, "#files-title")
             await pilot.press("r")
             p_ra = [float(listing.found[f].probs[1]) for f in listing.order]
             assert p_ra == sorted(p_ra, reverse=True) and "p(RA), highest first" in text_of(app, "#status")

@@ -117,7 +117,7 @@ class MiniVGGApp(App):
         Binding("w", "save", "Save", tooltip="write the maps on screen, stamped, to the output folder (the "
                                              "status says which: a partial SHAP map says after how many calls)"),
         Binding("n", "next", "Next", tooltip="folder mode: open the next image of the list"),
-        Binding("p", "previous", "Prev", tooltip="folder mode: open the previous image of the list"),
+        Binding("p", "previous", "Prev", show=False, tooltip="folder mode: open the previous image of the list"),
         Binding("r", "sort", "Sort", show=False, tooltip="folder mode: sort the list by name, by probability "
                                                          "or by out-of-distribution score"),
         Binding("plus,equals_sign", "zoom_in", "Zoom", tooltip="zoom in on the pictures (arrows pan)"),
@@ -164,13 +164,13 @@ class MiniVGGApp(App):
                                  f"[dim]intended use: {escape(printable(intended))}[/]", id="model-card")
                     yield Static("ready", id="status")
                     yield ProgressBar(total=100, show_eta=False, id="progress")
-                yield ShapTable(id="shap")
+                yield ShapTable(id="shap", classes="-empty")
                 if self.files:
                     names = self.model.class_names
                     positive = FileList.positive_class(names)
                     yield FileList(self.files, printable(names[positive]), positive, self.model.ood is not None,
                                    id="files")
-        yield Footer()
+        yield Footer(compact=True)               # (an 80-column footer holds every key shown)
 
     def on_mount(self):
         self.panels = self.query_one(PicturePanels)

@@ -42,10 +42,10 @@ class FileList(Vertical):
         self.sorts = ("name", "probability", "ood") if ood else ("name", "probability")
         self.sort = "name"
         self.found = {}                 # {path: Assessment of one image, or an ImageError}
-        self.order = list(self.files)
         self.current = None
         common = os.path.commonpath([str(f.parent) for f in self.files]) if self.files else ""
         self.names = {f: printable(os.path.relpath(f, common) if common else f) for f in self.files}
+        self.order = sorted(self.files, key=self.sort_key)
 
     def compose(self) -> ComposeResult:
         yield Label(self.title(), id="files-title")
@@ -72,16 +72,18 @@ class FileList(Vertical):
         self.query_one("#files-title", Label).update(self.title())
         return self.sort_words()
 
+    def sort_key(self, path):
+        """Where ``path`` goes in the order chosen: by score (highest first; not yet known, last), then by name."""
+        found = self.found.get(path)
+        if self.sort == "name":
+            return (0, 0.0, self.names[path])
+        if found is None or isinstance(found, Exception):
+            return (1, 0.0, self.names[path])
+        score = found.probs[self.positive] if self.sort == "probability" else found.ood_score
+        return (0, -float(score), self.names[path])
+
     def resort(self):
-        def key(path):
-            found = self.found.get(path)
-            if self.sort == "name":
-                return (0, 0.0, str(path))
-            if found is None or isinstance(found, Exception):
-                return (1, 0.0, str(path))
-            score = -float(found.probs[self.positive]) if self.sort == "probability" else -float(found.ood_score)
-            return (0, score, str(path))
-        self.order = sorted(self.files, key=key)
+        self.order = sorted(self.files, key=self.sort_key)
         rows = self.query_one("#file-rows", OptionList)
         rows.set_options([self.row(f) for f in self.order])
         self.mark(self.current)
@@ -90,7 +92,13 @@ class FileList(Vertical):
         """Highlight ``path``'s row (the image on screen), scrolled into view."""
         self.current = path
         if path in self.order:
-            self.query_one("#file-rows", OptionList).highlighted = self.order.index(path)
+            rows = self.query_one("#file-rows", OptionList)
+            rows.highlighted = self.order.index(path)
+            self.call_after_refresh(rows.scroll_to_highlight)    # once the new rows are laid out
+
+    def on_resize(self):
+        # Laid out at last (or again, in another arrangement): the image on screen comes into view.
+        self.query_one("#file-rows", OptionList).scroll_to_highlight()
 
     def step(self, steps):
         """The path ``steps`` rows after the image on screen, in the shown order (None past either end)."""
@@ -99,24 +107,28 @@ class FileList(Vertical):
 
     # ------------------------------------------------------------------ text
 
-    def sort_words(self):
+    def sort_words(self, short=False):
+        """The order, in words: in full for the status line, ``short`` for the list's title."""
+        if short:
+            return {"name": "name", "probability": f"p({self.class_name}) ↓", "ood": "OOD score ↓"}[self.sort]
         return {"name": "name", "probability": f"p({self.class_name}), highest first",
                 "ood": "out-of-distribution score, most unusual first"}[self.sort]
 
     def title(self):
         done = sum(1 for f in self.files if f in self.found)
         counted = "" if done == len(self.files) else f", {done} predicted"
-        return f"{len(self.files)} images{counted} · by {self.sort_words()} (r)"
+        return f"{len(self.files)} images{counted}, by {self.sort_words(short=True)} (r)"
 
     def row(self, path):
         found = self.found.get(path)
         if found is None:
             mark, shown = " ", "…"
         elif isinstance(found, Exception):
-            mark, shown = "✗", "unreadable"
+            mark, shown = "✗", "error"
         else:
             mark, shown = "⚠" if found.flagged else " ", format_probability(found.probs[self.positive])
-        return Text.assemble((mark, "b red"), f" {shown:<6} ", self.names[path], no_wrap=True, overflow="ellipsis")
+        # 8 characters hold every probability format_probability writes (0.999999), so the names line up.
+        return Text.assemble((mark, "b red"), f" {shown:<8} ", self.names[path], no_wrap=True, overflow="ellipsis")
 
     def on_option_list_option_selected(self, event):
         event.stop()

@@ -13,7 +13,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 
 from minivgg.tui.layout import BORDER, Arrangement
-from minivgg.tui.view import View, blend, outline, resample, sample, sign_pattern, to_image, xterm256
+from minivgg.tui.pictures import to_pil
+from minivgg.tui.view import View, blend, outline, resample, sample, sign_pattern, xterm256
 
 KEYS = ("image", "gradcam", "shap")
 FLAG = "OUT OF DISTRIBUTION"
@@ -148,4 +149,4 @@ class PicturePanels(Horizontal, can_focus=True):
                 out = outline(out, labels == self.selected)
         if self.dither and not self.app.no_color:
             out = xterm256(out)
-        return to_image(out)
+        return to_pil(out)

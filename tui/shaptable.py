@@ -20,6 +20,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Label, OptionList
 
+from minivgg.text import format_probability
+
 SPREAD_SE = 2                  # the bars' half-width in standard errors
 FOR, AGAINST = "red", "blue"   # SHAP's colours in the pictures (RdBu_r)
 MAX_HALF = 20                  # the most cells a bar's half takes (a wider one only spreads the same numbers)
@@ -68,17 +70,21 @@ class ShapTable(Vertical):
         rows = self.query_one("#shap-rows", OptionList)
         previous = self.order[rows.highlighted] if self.result is not None and rows.highlighted is not None else None
         self.result = result
+        self.remove_class("-empty")
         self.order = [int(r) for r in np.argsort(-np.abs(result.values), kind="stable")]
         calls = "exact" if result.exact else f"{result.n_evaluations}/{result.budget} calls"
+        shown = format_probability if result.output == "probability" else "{:.3g}".format
         self.query_one("#shap-title", Label).update(
-            f"SHAP for {class_name}: {result.base_value:.3g} → {result.fx:.3g} ({result.output}, {calls}); "
-            f"±{SPREAD_SE} SE, dim: sign not established")
+            f"SHAP for {class_name}: {shown(result.base_value)} hidden → {shown(result.fx)} ({calls})\n"
+            f"±{SPREAD_SE} SE; dim: sign not established")
         self.draw()
         if previous is not None:
             rows.highlighted = self.order.index(previous)
 
     def clear(self):
+        """No SHAP for the image on screen: the table is hidden (its room goes to the file list)."""
         self.result, self.order = None, []
+        self.add_class("-empty")
         self.query_one("#shap-title", Label).update("SHAP regions: s computes them")
         self.query_one("#shap-rows", OptionList).clear_options()
 
@@ -94,7 +100,8 @@ class ShapTable(Vertical):
         # As many decimals as show the largest value with two significant digits (at least 3).
         digits = max(3, 1 - int(np.floor(np.log10(scale))))
         numbers = 3 + 2 * (digits + 4)            # the region, the value and its +- before the bar
-        half = min(MAX_HALF, max(2, (self.content_size.width - numbers - 3) // 2))
+        # The width less the axis and room for a scrollbar, which appears once the rows outnumber the lines.
+        half = min(MAX_HALF, max(2, (self.content_size.width - numbers - 4) // 2))
         rows = self.query_one("#shap-rows", OptionList)
         highlighted = rows.highlighted
         rows.set_options([self.row(i, r.values[i], spread[i], scale, half, r.significant[i], digits)
@@ -107,7 +114,7 @@ class ShapTable(Vertical):
         against, towards = bar(value, min(spread, 2 * scale), scale, half)
         error = f"±{spread:.{digits}f}" if np.isfinite(spread) else "±inf"
         text = Text.assemble(f"{region:>3} ", (f"{value:+.{digits}f}", FOR if value > 0 else AGAINST),
-                             f" {error:<{digits + 3}} ", (against, AGAINST), "│", (towards, FOR))
+                             f" {error:<{digits + 3}} ", (against, AGAINST), "│", (towards, FOR), no_wrap=True)
         if not significant:
             text.stylize("dim")
         return text

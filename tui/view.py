@@ -10,14 +10,17 @@ saw, not a smoothed guess).
 Terminal colour degrades with care:
 
 * Without ``COLORTERM=truecolor`` (most SSH sessions) Textual draws with the 256 xterm
-  colours, and rounding a smooth heatmap to the 6 x 6 x 6 colour cube bands it.
-  :func:`xterm256` dithers to the cube instead (an ordered 4 x 4 Bayer matrix), so areas
-  keep their mean colour; the terminal's own rounding then leaves the picture as it is.
+  colours, and rounding a smooth heatmap to the 6 x 6 x 6 colour cube bands it (the cube's
+  darkest step alone is 0 -> 95 of 255). :func:`xterm256` chooses among the colours the
+  terminal has (the cube and the 24-step gray ramp) by error diffusion (Floyd-Steinberg),
+  so areas keep their mean colour, and writes each as the colour that Rich's rounding
+  leaves as it is.
 * With ``NO_COLOR`` Textual draws in shades of gray, and SHAP's red and blue (its sign)
   would look alike: :func:`sign_pattern` marks the regions instead, a grid (``+``) where a
   region pushes towards the class and horizontal lines (``-``) where it pushes against it.
 """
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -29,8 +32,9 @@ OPACITIES = (1.0, 0.5, 0.0, 1.5)  # of the maps over the radiograph; 1 is the sa
 OUTLINE = (1.0, 0.0, 1.0)       # magenta: in neither the class-activation colours nor SHAP's red and blue
 # The levels of the xterm colour cube (colours 16-231), per channel.
 CUBE = np.array([0, 95, 135, 175, 215, 255], dtype=np.float64) / 255
-BAYER4 = (np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]]) + 0.5) / 16
-GRAY_SATURATION = 0.15          # below this the terminal uses its 24-step gray ramp instead of the cube
+FLOYD_STEINBERG = ((0, 1, 7 / 16), (1, -1, 3 / 16), (1, 0, 5 / 16), (1, 1, 1 / 16))   # (down, right, share)
+LUT_LEVELS = 32                 # per channel, of the table of nearest terminal colours
+GRAY_SATURATION = 0.15          # below this Rich draws a colour from the terminal's gray ramp
 
 
 @dataclass(frozen=True)
@@ -128,27 +132,73 @@ def sign_pattern(rgb, signs):
     return out
 
 
-def xterm256(rgb):
-    """``rgb`` (H, W, 3) in [0, 1] dithered to colours the 256-colour terminal shows as they are.
-
-    Coloured pixels are dithered per channel between the two nearest levels of the xterm
-    colour cube, with an ordered 4 x 4 Bayer threshold, so that a smooth gradient becomes
-    a fine pattern of the cube's colours with the right local mean instead of bands. Gray
-    pixels (the terminal draws them from its 24-step gray ramp, which does not band badly)
-    are left alone.
-    """
+def saturation(rgb):
+    """(H, W) the HLS saturation of ``rgb`` (H, W, 3), as Rich computes it to tell gray from colour."""
     hi, lo = rgb.max(axis=2), rgb.min(axis=2)
     light = (hi + lo) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        saturation = np.where(hi > lo, (hi - lo) / np.where(light <= 0.5, hi + lo, 2 - hi - lo), 0)
+    spread = np.where(light <= 0.5, hi + lo, 2 - hi - lo)
+    return np.divide(hi - lo, spread, out=np.zeros_like(hi), where=spread > 0)
+
+
+def xterm_palette():
+    """``(written, shown)``: (N, 3) the colours to write for a 256-colour terminal, and the colours it shows.
+
+    The 6 x 6 x 6 cube (its grays left to the ramp) and 26 grays: black, the 24-step ramp,
+    white. Rich turns a colour whose saturation is below 0.15 into gray ``round(25 *
+    lightness)`` of the ramp, so the grays are written at lightness ``k / 25``; every other
+    colour written is a cube colour, which Rich keeps.
+    """
+    cube = np.stack(np.meshgrid(CUBE, CUBE, CUBE, indexing="ij"), axis=-1).reshape(-1, 3)
+    cube = cube[np.ptp(cube, axis=1) > 0]
+    k = np.arange(26)
+    ramp = np.where(k == 0, 0, np.where(k == 25, 255, 8 + 10 * (k - 1))) / 255
+    return (np.concatenate([cube, np.repeat(k[:, None] / 25, 3, axis=1)]),
+            np.concatenate([cube, np.repeat(ramp[:, None], 3, axis=1)]))
+
+
+@functools.cache
+def _nearest():
+    """The palette, and the index of the nearest colour shown for each cell of a 32-level RGB grid."""
+    written, shown = xterm_palette()
+    levels = (np.arange(LUT_LEVELS) + 0.5) / LUT_LEVELS
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 3)
+    index = np.concatenate([np.argmin(((part[:, None] - shown[None]) ** 2).sum(-1), axis=1)
+                            for part in np.array_split(grid, 64)])
+    return written.tolist(), shown.tolist(), index.tolist()
+
+
+def xterm256(rgb):
+    """``rgb`` (H, W, 3) in [0, 1] as colours a 256-colour terminal shows as they are, dithered.
+
+    Floyd-Steinberg error diffusion over :func:`xterm_palette`: each coloured pixel takes
+    the shown colour nearest to it plus the error its neighbours left, and passes its own
+    error on to the right and below, so every area keeps its mean colour instead of
+    snapping to the nearest level (a band). Gray pixels (saturation below 0.15) are left as
+    they are: the terminal draws them from its 24-step ramp, which does not band badly,
+    and diffusing into them would sprinkle coloured dots over the radiograph and the
+    faded background. A panel is a few thousand pixels: plain Python lists do it in about
+    10 ms.
+    """
+    written, shown, index = _nearest()
     rows, cols = rgb.shape[:2]
-    threshold = np.tile(BAYER4, (rows // 4 + 1, cols // 4 + 1))[:rows, :cols, None]
-    k = np.clip(np.searchsorted(CUBE, rgb, side="right") - 1, 0, len(CUBE) - 2)
-    low, high = CUBE[k], CUBE[k + 1]
-    dithered = np.where((rgb - low) / (high - low) > threshold, high, low)
-    return np.where((saturation >= GRAY_SATURATION)[..., None], dithered, rgb)
-
-
-def to_image(rgb):
-    """(H, W, 3) floats in [0, 1] as an 8-bit PIL image."""
-    return PILImage.fromarray((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8))
+    rgb = np.clip(rgb, 0, 1)
+    gray = saturation(rgb) < GRAY_SATURATION
+    work = rgb.tolist()
+    out = rgb.copy()
+    top = LUT_LEVELS - 1
+    for y in range(rows):
+        row, below = work[y], work[y + 1] if y + 1 < rows else None
+        for x in range(cols):
+            if gray[y, x]:
+                continue
+            r, g, b = (min(max(v, 0.0), 1.0) for v in row[x])
+            i = index[(min(int(r * LUT_LEVELS), top) * LUT_LEVELS + min(int(g * LUT_LEVELS), top)) * LUT_LEVELS
+                      + min(int(b * LUT_LEVELS), top)]
+            out[y, x] = written[i]
+            error = (r - shown[i][0], g - shown[i][1], b - shown[i][2])
+            for dy, dx, share in FLOYD_STEINBERG:
+                if 0 <= x + dx < cols and (dy == 0 or below is not None):
+                    target = (below if dy else row)[x + dx]
+                    for c in range(3):
+                        target[c] += error[c] * share
+    return out
