@@ -182,6 +182,7 @@ def test_gallery_help_and_layers_with_their_own_footers(tmp_path):
             await pilot.press("enter")
             await settle(app, pilot)
             assert app.current.path == RA_SAMPLE
+            assert {"Open", "CAM", "SHAP", "Save"} <= footer_keys(app)      # the main screen's keys again
             await pilot.press("l")
             await pilot.pause()
             assert type(app.screen).__name__ == "LayersScreen" and footer_keys(app) == {"Close"}
@@ -561,6 +562,27 @@ def test_folder_list_fills_in_the_background_and_sorts(tmp_path):
             await pilot.press("p")
             await settle(app, pilot)
             assert app.current.path == listing.order[at]
+    asyncio.run(run())
+
+
+def test_n_passes_over_an_unreadable_file(tmp_path):
+    files = make_folder(tmp_path / "scans", n=2)                  # b/hand_00.png, a/hand_00.png
+    broken = tmp_path / "scans" / "a" / "hand_00b.png"          # listed between them (by name)
+    broken.write_bytes(b"not an image")
+
+    async def run():
+        app = make_app(tmp_path, files=[*files, broken])
+        async with app.run_test(size=(120, 40)) as pilot:
+            await settle(app, pilot)
+            listing = app.query_one("#files")
+            assert listing.order == [files[1], broken, files[0]] and isinstance(listing.found[broken], Exception)
+            app.open_image(files[1])
+            await pilot.press("n")
+            await settle(app, pilot)
+            assert app.current.path == files[0]
+            await pilot.press("p")
+            await settle(app, pilot)
+            assert app.current.path == files[1] and "✗ error" in str(app.query_one("#file-rows").options[1].prompt)
     asyncio.run(run())
 
 

@@ -229,16 +229,22 @@ class MiniVGGApp(App):
         return self.stems[path] if path in self.stems else distinct_stems([path])[path]
 
     def open_image(self, path):
-        """Show the image at ``path`` and start predicting; an unreadable file leaves the one on screen."""
+        """Show the image at ``path`` and start predicting; returns whether it opened.
+
+        An unreadable file leaves the image on screen, and is marked in the file list
+        (``n``/``p`` pass over it from then on).
+        """
         path = Path(path)
+        files = self.query(FileList)
         try:
             x = self.model.read(path)           # reading and preprocessing is quick: no worker needed
         except ImageError as e:
             self.show_error("Cannot open", e)
-            return
+            if files and path in files.first().names:
+                files.first().set_found([(path, e)])
+            return False
         for group in COMPUTATIONS:              # their results would be for the old image
             self.workers.cancel_group(self, group)
-        files = self.query(FileList)
         known = files.first().found.get(path) if files else None
         self.current = item = Opened(path, x, self.model.display(x), self.stem(path))
         self.panels.show_image(item.gray)
@@ -250,10 +256,11 @@ class MiniVGGApp(App):
             files.first().mark(path)
         if known is not None and not isinstance(known, Exception):
             self.show_probabilities(item, known)    # the folder worker's prediction of this very file
-            return
-        self.query_one(Verdict).show(None)
-        self.set_status(f"predicting {escape(printable(path.name))} ...")
-        self.predict(item)
+        else:
+            self.query_one(Verdict).show(None)
+            self.set_status(f"predicting {escape(printable(path.name))} ...")
+            self.predict(item)
+        return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="predict")
     def predict(self, item):
@@ -322,12 +329,13 @@ class MiniVGGApp(App):
         self.step(-1)
 
     def step(self, steps):
-        """Open the image ``steps`` rows away in the file list, as it is sorted."""
-        path = self.query_one(FileList).step(steps)
+        """Open the next readable image ``steps`` (1 or -1) rows on in the file list, as it is sorted."""
+        listing = self.query_one(FileList)
+        path = listing.step(steps)
+        while path is not None and not self.open_image(path):
+            path = listing.step(steps, start=path)
         if path is None:
             self.notify("the last image of the list" if steps > 0 else "the first image of the list")
-        else:
-            self.open_image(path)
 
     def on_file_list_chosen(self, event):
         self.open_image(event.path)

@@ -100,10 +100,17 @@ class FileList(Vertical):
         # Laid out at last (or again, in another arrangement): the image on screen comes into view.
         self.query_one("#file-rows", OptionList).scroll_to_highlight()
 
-    def step(self, steps):
-        """The path ``steps`` rows after the image on screen, in the shown order (None past either end)."""
-        i = self.order.index(self.current) + steps if self.current in self.order else (0 if steps > 0 else -1)
-        return self.order[i] if 0 <= i < len(self.order) else None
+    def step(self, steps, start=None):
+        """The next image ``steps`` (1 or -1) rows on from ``start`` (default: the one on screen), in the shown order.
+
+        Files found unreadable are passed over; None past either end of the list.
+        """
+        start = self.current if start is None else start
+        i = self.order.index(start) if start in self.order else (-1 if steps > 0 else len(self.order))
+        while 0 <= (i := i + steps) < len(self.order):
+            if not isinstance(self.found.get(self.order[i]), Exception):
+                return self.order[i]
+        return None
 
     # ------------------------------------------------------------------ text
 
