@@ -7,6 +7,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import shutil
 import signal
 import struct
@@ -142,9 +143,8 @@ def test_predict_on_a_terminal_prints_result_lines_free_of_progress_text(tmp_pat
 
 def test_file_names_from_stdin(tmp_path):
     files = copies(tmp_path / "scans")
-    cli = " ".join(MINIVGG)
-    run = subprocess.run(f"ls | {cli} predict - --json", shell=True, cwd=tmp_path / "scans", capture_output=True,
-                         text=True, timeout=300)
+    run = subprocess.run(f"ls | {shlex.join(MINIVGG)} predict - --json", shell=True, cwd=tmp_path / "scans",
+                         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert [json.loads(line)["file"] for line in run.stdout.splitlines()] == [f.name for f in files]
     names = b"\0".join(bytes(f) for f in files[:2])        # NUL-separated (find -print0, fd -0)
