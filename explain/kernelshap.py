@@ -138,7 +138,7 @@ class KernelSHAP:
 
     Examples
     --------
-    >>> shap = KernelSHAP(model, n_regions=24, budget=2000, tolerance=0.01)   # doctest: +SKIP
+    >>> shap = KernelSHAP(model, n_regions=32, budget=2000, tolerance=0.2)    # doctest: +SKIP
     >>> result = shap(x[0], target=1)                          # x[0]: (3, S, S)
     >>> result.values.sum(), result.fx - result.base_value     # equal (efficiency)
     >>> result.stderr, result.n_evaluations                    # the error, and the calls it took

@@ -105,7 +105,10 @@ def test_hirescam_option_computes_and_names_the_chosen_map(tmp_path):
             item = app.current
             expected = GradCAM(app.model, method="hirescam")(item.x[None], int(item.probs.argmax())).normalized[0]
             np.testing.assert_allclose(item.cam, expected)
-            assert app.query_one("#panel-gradcam").border_title == "HiResCAM"
+            # The title names the map and how far it was validated (a tiny model trained on nothing: not at all).
+            assert app.query_one("#panel-gradcam").border_title == "HiResCAM: not validated"
+            assert app.query_one("#panel-shap").border_title == "SHAP: not validated"
+            assert app.query_one("#panel-image").border_title == "model input (64x64 crop)"
     asyncio.run(run())
 
 

@@ -57,6 +57,7 @@ from minivgg.explain.render import gradcam_overlay, shap_overlay
 from minivgg.explain.settings import ExplainSettings
 from minivgg.files import distinct_stems, prepare_output_dir
 from minivgg.text import printable
+from minivgg.trust.modelcard import explanation_score
 from minivgg.tui.filelist import FileList
 from minivgg.tui.gallery import Gallery
 from minivgg.tui.help import HelpScreen
@@ -154,8 +155,12 @@ class MiniVGGApp(App):
         cam_name = CAM_NAMES[self.settings.cam]
         yield Header()
         with Container(id="main"):
-            yield PicturePanels(self.picture_class, {"image": "radiograph", "gradcam": cam_name, "shap": "SHAP"},
-                                id="pictures")
+            # Each map's title says how often its method found the lesions on this model's validation twins.
+            size = self.model.image_size
+            titles = {"image": f"model input ({size}x{size} crop)",
+                      "gradcam": f"{cam_name}: {explanation_score(self.model, self.settings.cam)}",
+                      "shap": f"SHAP: {explanation_score(self.model, 'shap')}"}
+            yield PicturePanels(self.picture_class, titles, id="pictures")
             with Container(id="side"):
                 with Vertical(id="info"):
                     yield Verdict(self.model.class_names, cam_name, id="verdict")
