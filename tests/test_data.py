@@ -176,25 +176,11 @@ def test_phantoms_deterministic_with_masks(tmp_path):
 
 
 def test_dicom_modality_lut_and_monochrome1(tmp_path):
-    pytest.importorskip("pydicom", reason="DICOM support is the optional extra minivgg[dicom]")
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from tests.test_edges import write_dicom
 
     def write(name, photometric, pixels):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"      # computed radiography
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-        ds.Rows, ds.Columns = pixels.shape
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-        ds.RescaleSlope, ds.RescaleIntercept = 2, -100
-        ds.PixelData = pixels.astype(np.uint16).tobytes()
-        ds.save_as(tmp_path / name, enforce_file_format=True)
-        return tmp_path / name
+        return write_dicom(tmp_path / name, pixels.astype(np.uint16), photometric, BitsStored=12, HighBit=11,
+                           RescaleSlope=2, RescaleIntercept=-100)
 
     pixels = np.array([[0, 1000], [2000, 4000]])
     mono2 = load_image(write("a.dcm", "MONOCHROME2", pixels))
