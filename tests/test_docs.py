@@ -7,10 +7,13 @@
 * Each ``minivgg ...`` command line in the README parses with the real command-line
   parser (running them all would mean training for minutes; the ones that matter run in
   tests/test_cli.py and tests/test_training.py).
+* Each chapter opens as a notebook with jupytext (``pip install -e ".[course]"``), its
+  code cells exactly its Python blocks; skipped when jupytext is not installed.
 
 A failure's traceback names the Markdown file and line.
 """
 
+import importlib.util
 import re
 import shlex
 from pathlib import Path
@@ -43,6 +46,21 @@ def test_chapter_runs_top_to_bottom(chapter, tmp_path, monkeypatch):
     namespace = {"__name__": "__main__"}
     for line, code in python_blocks(chapter):
         run_block(chapter, line, code, namespace)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jupytext") is None,
+                    reason='jupytext is not installed (pip install -e ".[course]")')
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_opens_as_a_notebook(chapter, tmp_path):
+    """jupytext reads the chapter as a notebook whose code cells are its Python blocks, and writes a valid .ipynb."""
+    import jupytext
+    import nbformat
+    notebook = jupytext.read(chapter)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert code == [block.rstrip("\n") for _, block in python_blocks(chapter)]
+    assert any(cell.cell_type == "markdown" and cell.source.startswith("# Chapter") for cell in notebook.cells)
+    jupytext.write(notebook, tmp_path / f"{chapter.stem}.ipynb")
+    nbformat.validate(nbformat.read(tmp_path / f"{chapter.stem}.ipynb", as_version=4))
 
 
 README_BLOCKS = python_blocks(ROOT / "README.md")
