@@ -219,12 +219,21 @@ def field(step_grows=True, pool_widens=True):
     return receptive_field
 
 
-def direct_1d(d, g):
-    return np.array([d[0] * g[0] + d[1] * g[1] + d[2] * g[2], d[1] * g[0] + d[2] * g[1] + d[3] * g[2]])
+def direct_row(d, g):
+    return np.array([d[i] * g[0] + d[i + 1] * g[1] + d[i + 2] * g[2] for i in range(len(d) - 2)])
 
 
-def direct_tile(d, g):
-    return np.array([[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(2)] for i in range(2)])
+def direct_image(x, g):
+    xpad = np.pad(x, 1)
+    return np.array([[np.sum(xpad[i:i + 3, j:j + 3] * g) for j in range(x.shape[1])] for i in range(x.shape[0])])
+
+
+def winograd_pairs_every_input(d, g):
+    """F(2, 3) on a window starting at every input, not every second one: right values, twice the work."""
+    solution = load("solutions", "04")
+    u = solution.G @ g
+    pairs = [solution.A_T @ (u * (solution.B_T @ d[i:i + 4])) for i in range(len(d) - 3)]
+    return np.array([pair[0] for pair in pairs] + [pairs[-1][1]])
 
 
 def im2col_rows_by_tap(x):
@@ -301,8 +310,10 @@ WRONG_ANSWERS = {
     "im2col: rows by tap, then channel": (checks.check_im2col, im2col_rows_by_tap, "in another row order"),
     "im2col: transposed": (checks.check_im2col, lambda x: load("solutions", "04").my_im2col(x).T,
                            "it looks transposed"),
-    "Winograd 1-D: the direct sum": (checks.check_winograd_1d, direct_1d, "6 multiplications"),
-    "Winograd 2-D: the direct sum": (checks.check_winograd_tile, direct_tile, "Winograd needs 16"),
+    "Winograd row: the direct sum": (checks.check_winograd_row, direct_row, "24 multiplications"),
+    "Winograd row: a window at every input": (checks.check_winograd_row, winograd_pairs_every_input,
+                                              "Winograd needs 16, 2 per output"),
+    "Winograd image: the direct sum": (checks.check_winograd_image, direct_image, "Winograd needs 96, 4 per"),
     "loss: log of the softmax": (checks.check_softmax_cross_entropy, log_of_softmax, "log(0)"),
     "loss: no shift": (checks.check_softmax_cross_entropy, unshifted, "subtract each row's maximum"),
     "loss: summed over the batch": (checks.check_softmax_cross_entropy,

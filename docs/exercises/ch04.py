@@ -7,7 +7,8 @@ Worked answers: ``docs/solutions/ch04.py`` (look after you have tried).
 
 import numpy as np  # noqa: F401 (for your answers)
 
-from minivgg.course.exercises import check_im2col, check_winograd_1d, check_winograd_tile, run_exercises
+from minivgg.course.exercises import check_im2col, check_winograd_image, check_winograd_row, run_exercises
+from minivgg.nn.winograd import A_T, B_T, G  # noqa: F401 (the chapter's matrices, for your answers)
 
 
 def my_im2col(x):
@@ -20,27 +21,30 @@ def my_im2col(x):
     raise NotImplementedError
 
 
-def winograd_1d(d, g):
-    """The two outputs ``y[i] = g[0] d[i] + g[1] d[i+1] + g[2] d[i+2]`` (i = 0, 1), with 4 multiplications.
+def winograd_row(d, g):
+    """All outputs ``y[i] = g[0] d[i] + g[1] d[i+1] + g[2] d[i+2]``, i = 0 .. n - 3, of a row d (n,), n - 2 even.
 
-    d: 4 inputs, g: 3 weights -> y, 2 values. Multiplications among the weights alone (such
-    as ``(g[0] + g[1] + g[2]) / 2``) do not count: a network computes them once per kernel.
+    Two outputs at a time by F(2, 3), with 2 multiplications of an input by a weight per
+    output (the direct sum takes 3). Multiplications among the weights alone (such as
+    ``(g[0] + g[1] + g[2]) / 2``) do not count: a network computes them once per kernel.
     """
-    # TODO: the four products m1..m4 of the chapter, then y from their sums and differences.
+    # TODO: which 4 inputs does each pair of outputs need, and where does the next pair's window start?
     raise NotImplementedError
 
 
-def winograd_tile(d, g):
-    """A 2x2 output tile of the 3x3 correlation of a 4x4 patch d with g (3, 3), with 16 multiplications.
+def winograd_image(x, g):
+    """The same-padded 3x3 correlation of one channel x (H, W), H and W even, with g (3, 3) -> y (H, W).
 
-    y[i, j] = sum over a, b of g[a, b] d[i + a, j + b] -> y (2, 2).
+    ``y[i, j] = sum over a, b of g[a, b] xpad[i + a, j + b]``, one 2x2 output tile at a time
+    by F(2x2, 3x3): 4 multiplications of an input by a weight per output (the direct sum takes 9).
     """
-    # TODO: the 1-D transforms nested: B^T d B for the patch, G g G^T for the kernel, multiply
-    # elementwise, and A^T ... A. (Use the matrices of the chapter.)
+    # TODO: pad x by one pixel; each 2x2 output tile comes from a 4x4 patch of the padded image.
+    # Use the matrices of the chapter.
     raise NotImplementedError
 
 
-EXERCISES = [(my_im2col, check_im2col), (winograd_1d, check_winograd_1d), (winograd_tile, check_winograd_tile)]
+EXERCISES = [(my_im2col, check_im2col), (winograd_row, check_winograd_row),
+             (winograd_image, check_winograd_image)]
 
 if __name__ == "__main__":
     run_exercises(EXERCISES)

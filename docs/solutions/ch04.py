@@ -5,7 +5,7 @@ Try the exercises first; then ``python docs/solutions/ch04.py`` runs each answer
 
 import numpy as np
 
-from minivgg.course.exercises import check_im2col, check_winograd_1d, check_winograd_tile, run_exercises
+from minivgg.course.exercises import check_im2col, check_winograd_image, check_winograd_row, run_exercises
 
 B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
@@ -24,25 +24,30 @@ def my_im2col(x):
     return cols
 
 
-def winograd_1d(d, g):
-    """Two outputs of a 3-tap correlation from four inputs, with four input-by-weight products.
+def winograd_row(d, g):
+    """The valid 3-tap correlation of a row d (n,), two outputs at a time, each pair from its 4 inputs by F(2, 3).
 
-    The weights' combinations ``(g0 + g1 + g2) / 2`` and ``(g0 - g1 + g2) / 2`` are computed
-    once per kernel in a network, not once per pixel, so they cost nothing per output.
+    Neighbouring pairs share two inputs (their windows overlap by two): the windows start
+    every 2 inputs. The weights' transform ``G g`` is computed once, for every window.
     """
-    m1 = (d[0] - d[2]) * g[0]
-    m2 = (d[1] + d[2]) * ((g[0] + g[1] + g[2]) / 2)
-    m3 = (d[2] - d[1]) * ((g[0] - g[1] + g[2]) / 2)
-    m4 = (d[1] - d[3]) * g[2]
-    return np.array([m1 + m2 + m3, m2 - m3 - m4])
+    u = G @ g
+    return np.concatenate([A_T @ (u * (B_T @ d[i:i + 4])) for i in range(0, len(d) - 2, 2)])
 
 
-def winograd_tile(d, g):
-    """A 2x2 output tile of a 3x3 correlation from its 4x4 input patch: ``A^T [(G g G^T) * (B^T d B)] A``."""
-    return A_T @ ((G @ g @ G.T) * (B_T @ d @ B_T.T)) @ A_T.T
+def winograd_image(x, g):
+    """The same-padded 3x3 correlation of one channel x (H, W), H and W even, one 2x2 output tile at a time.
+
+    The tile whose top-left output is (i, j) needs the 4x4 patch of the padded image at
+    rows i..i+3, columns j..j+3: ``A^T [(G g G^T) * (B^T d B)] A``, with ``G g G^T`` once.
+    """
+    h, w = x.shape
+    xpad = np.pad(x, 1)
+    u = G @ g @ G.T
+    return np.vstack([np.hstack([A_T @ (u * (B_T @ xpad[i:i + 4, j:j + 4] @ B_T.T)) @ A_T.T for j in range(0, w, 2)])
+                      for i in range(0, h, 2)])
 
 
-EXERCISES = [(my_im2col, check_im2col), (winograd_1d, check_winograd_1d), (winograd_tile, check_winograd_tile)]
+EXERCISES = [(my_im2col, check_im2col), (winograd_row, check_winograd_row), (winograd_image, check_winograd_image)]
 
 if __name__ == "__main__":
     run_exercises(EXERCISES)

@@ -501,9 +501,14 @@ def _numbers(result):
         np.asarray(result, dtype=object))
 
 
-def _winograd_check(fn, out_shape, inputs, weights, direct, least):
-    """Values on plain floats, then the multiplications counted on :class:`Counted` copies of the same numbers."""
-    problems = [_explain("y", _call(fn, inputs, weights), direct(inputs, weights))]
+def _winograd_check(fn, inputs, weights, direct, per_output):
+    """Values on plain floats, then the multiplications counted on :class:`Counted` copies of the same numbers.
+
+    ``per_output``: the input-by-weight products Winograd needs per output value (2 in one
+    dimension, 4 in two); the direct sum needs one per weight.
+    """
+    expected = direct(inputs, weights)
+    problems = [_explain("y", _call(fn, inputs, weights), expected)]
     if problems[0]:
         return problems
     tally = [0]
@@ -512,36 +517,43 @@ def _winograd_check(fn, out_shape, inputs, weights, direct, least):
     except (TypeError, ValueError, AttributeError):
         raise WrongAnswer("the values are right, but the multiplications could not be counted: work with the "
                           "entries as they come (d[i], g[j], or @ on them), without turning them into floats") from None
-    if not _matches(got, direct(inputs, weights)):
+    if not _matches(got, expected):
         raise WrongAnswer("the values are right on floats but not on the counting numbers; use only +, -, * and /")
+    least, direct_count = per_output * expected.size, weights.size * expected.size
     if tally[0] > least:
-        direct_count = int(np.prod(out_shape)) * weights.size
         how = "as many as the direct sum" if tally[0] == direct_count else f"the direct sum takes {direct_count}"
-        return [f"right values with {tally[0]} multiplications of an input by a weight ({how}); "
-                f"Winograd needs {least}: transform the weights once (G g), the inputs (B^T d), multiply elementwise"]
+        return [f"right values with {tally[0]} multiplications of an input by a weight ({how}); Winograd needs "
+                f"{least}, {per_output} per output: windows of 4 inputs (4x4 in 2-D) starting every 2, each "
+                f"transformed (B^T d) and multiplied elementwise by the one transformed kernel (G g)"]
     return []
 
 
-def _correlate_1d(d, g):
-    return np.array([d[i:i + 3] @ g for i in range(2)])
+def _correlate_row(d, g):
+    """The "valid" 3-tap correlation of a row: ``y[i] = sum_j g[j] d[i + j]``, i = 0 .. len(d) - 3."""
+    return np.array([d[i:i + 3] @ g for i in range(len(d) - 2)])
 
 
-def _correlate_2d(d, g):
-    return np.array([[np.sum(d[i:i + 3, j:j + 3] * g) for j in range(2)] for i in range(2)])
+def _correlate_image(x, g):
+    """The same-padded 3x3 correlation of one single-channel image x (H, W)."""
+    h, w = x.shape
+    xpad = np.pad(x, 1)
+    return np.array([[np.sum(xpad[i:i + 3, j:j + 3] * g) for j in range(w)] for i in range(h)])
 
 
-@checker("Winograd F(2, 3)")
-def check_winograd_1d(fn, seed=0):
-    """``fn(d, g) -> y`` (2,): ``y[i] = sum_j g[j] d[i + j]`` for d (4,), g (3,), with 4 input-by-weight products."""
+@checker("Winograd along a row")
+def check_winograd_row(fn, seed=0):
+    """``fn(d, g) -> y`` (n - 2,): the valid 3-tap correlation of a row d (n,) with g (3,), two outputs at a time
+    by F(2, 3): 2 input-by-weight products per output (the direct sum takes 3)."""
     rng = np.random.default_rng(seed)
-    return _winograd_check(fn, (2,), rng.standard_normal(4), rng.standard_normal(3), _correlate_1d, 4)
+    return _winograd_check(fn, rng.standard_normal(10), rng.standard_normal(3), _correlate_row, 2)
 
 
-@checker("Winograd F(2x2, 3x3)")
-def check_winograd_tile(fn, seed=0):
-    """``fn(d, g) -> y`` (2, 2): the 3x3 correlation of a 4x4 patch d with g, with 16 input-by-weight products."""
+@checker("Winograd over an image")
+def check_winograd_image(fn, seed=0):
+    """``fn(x, g) -> y`` (H, W): the same-padded 3x3 correlation of one channel x (H, W), H and W even, by
+    F(2x2, 3x3) tiles: 4 input-by-weight products per output (the direct sum takes 9)."""
     rng = np.random.default_rng(seed)
-    return _winograd_check(fn, (2, 2), rng.standard_normal((4, 4)), rng.standard_normal((3, 3)), _correlate_2d, 16)
+    return _winograd_check(fn, rng.standard_normal((4, 6)), rng.standard_normal((3, 3)), _correlate_image, 4)
 
 
 # ------------------------------------------------------------------ chapter 5: training
