@@ -2,10 +2,9 @@
 
 Three lines for a student::
 
-    from minivgg.nn import gradcheck, layers
     import numpy as np
-
-from minivgg.nn.model import Tape
+    from minivgg import gradcheck
+    from minivgg.nn import layers
     print(gradcheck(layers.Conv3x3(2, 3, np.random.default_rng(0), np.float64), np.random.randn(2, 2, 5, 5)))
 
 which prints the relative error of ``dL/dx``, ``dL/dweight`` and ``dL/dbias``; in
