@@ -442,6 +442,6 @@ def test_tui_shows_the_model_and_warns_on_a_flagged_image(tmp_path, threshold, f
             card = text_of(app, "#model-card")
             assert "model: tiny-test" in card and "intended use: testing only" in card
             assert ("OUT OF DISTRIBUTION" in text_of(app, "#verdict")) == flagged
-            assert app.query_one("#panel-image").has_class("flagged") == flagged
+            assert app.query_one("#pictures").has_class("flagged") == flagged           # the red frame
             assert app.current.flagged == flagged
     asyncio.run(go())
