@@ -28,15 +28,19 @@ def kernels(training=False):
     kernel for small batches) are compiled
     when first met, without a message: they take a second or two.
     """
-    from minivgg.nn import activation, conv, denormals, optim, pool, winograd
-    forward = [conv.im2col3x3, winograd.input_transform, winograd.output_transform, winograd._filter_transform,
-               conv.add_bias, activation._relu_forward_flat, pool._maxpool_forward_planes]
+    from minivgg.nn import activation, conv, denormals, optim, pool, winograd, winograd4
+    forward = [conv.direct_rows, conv.im2col3x3, conv.add_bias, activation._relu_forward_flat,
+               pool._maxpool_forward_planes]
+    for scheme in (winograd.F2, winograd4.F4):
+        forward += [scheme.input_transform, scheme.output_transform, scheme.filter_rows]
     if denormals.X86:
         forward += [denormals.get_mxcsr, denormals.set_mxcsr]
     if not training:
         return forward
-    return forward + [activation._relu_backward_flat_inplace, pool._maxpool_backward_planes,
-                      winograd.gradient_transform, winograd._weight_output_transform, optim._adam_update]
+    backward = [activation._relu_backward_flat_inplace, pool._maxpool_backward_planes, optim._adam_update]
+    for scheme in (winograd.F2, winograd4.F4):
+        backward += [scheme.gradient_transform, scheme.weight_output_transform]
+    return forward + backward
 
 
 def cache_is_cold(training=False):

@@ -23,8 +23,8 @@ Backward, for an upstream gradient ``dout = dL/dout`` of shape (N, K, H, W)::
 same-padded 3x3 correlation, of ``dout`` with the kernel rotated by 180 degrees and its
 in/out channels swapped: the input gradient of a convolution is a convolution.
 
-Three implementations live here (the third in :mod:`minivgg.nn.winograd`), tested against
-each other:
+Four implementations live here (the Winograd ones in :mod:`minivgg.nn.winograd`), tested
+against each other:
 
 * ``conv3x3_forward_naive`` / ``conv3x3_backward_naive``: the formulas above written
   with nine shifted windows and ``np.einsum``. Read these first.
@@ -39,13 +39,24 @@ each other:
 
   where ``col2im3x3``, the transpose of ``im2col3x3``, adds each entry back to its pixel.
 
-* :mod:`minivgg.nn.winograd`: the same products with 2.25 times fewer multiplications.
+* ``conv3x3_forward_direct``: the forward formula as compiled loops over rows of pixels,
+  for inputs of few channels.
 
-``conv3x3_forward`` and ``conv3x3_backward`` pick between the last two (:func:`use_winograd`):
-Winograd when the input has at least :data:`WINOGRAD_MIN_CHANNELS` channels and the batch
-has at least :data:`WINOGRAD_MIN_POSITIONS` output positions, im2col otherwise. For a
-network's first layer (3 channels) Winograd's transforms cost more than they save; for a
-single 14x14 map, transforming all K x C kernels costs more than the products it saves.
+* :mod:`minivgg.nn.winograd`: the same products with 2.25 times fewer multiplications
+  (F(2x2, 3x3)), or 4 times fewer with larger tiles (F(4x4, 3x3), :mod:`minivgg.nn.winograd4`).
+
+``conv3x3_forward`` and ``conv3x3_backward`` pick an algorithm per layer
+(:func:`algorithm_for`), by rules measured on the paper's and the bundled model's layers
+(``benchmarks/bench_kernels.py``):
+
+* fewer than :data:`WINOGRAD_MIN_CHANNELS` input channels (a network's first layer):
+  the forward pass by the formula itself, ``conv3x3_forward_direct`` (27 multiply-adds per
+  output are too few for im2col's copy or Winograd's transforms to pay), its gradients by
+  im2col;
+* fewer than :data:`WINOGRAD_MIN_POSITIONS` output positions (N*H*W) in the batch: im2col
+  (for a single 14x14 map, transforming all K x C kernels costs more than it saves);
+* from :data:`WINOGRAD4_MIN_POSITIONS`: F(4x4, 3x3); in between, F(2x2, 3x3).
+
 ``dx`` is computed like a forward pass on ``dout``: Winograd with the flipped kernel, or col2im.
 The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with numba.
 """
@@ -57,6 +68,7 @@ import numpy as np
 
 from minivgg.nn import activation, winograd
 from minivgg.nn.threads import get_threads, parallel_for, split
+from minivgg.nn.winograd4 import F4
 
 # ---------------------------------------------------------------------------
 # Naive twin: the formulas, one shifted window per kernel tap.
@@ -119,15 +131,24 @@ def conv3x3_backward_naive(dout, x, w):
 # im2col + BLAS, and the fast path that picks between it and Winograd.
 # ---------------------------------------------------------------------------
 
-WINOGRAD_MIN_CHANNELS = 8       # measured: at 3 channels im2col is 3x faster, from 8 Winograd wins
+WINOGRAD_MIN_CHANNELS = 8       # measured: at 3 channels im2col is 3x faster than Winograd and the direct
+                                # loop 1.5-2x faster than im2col; from 8 channels Winograd wins
 WINOGRAD_MIN_POSITIONS = 784    # N*H*W; measured (512 -> 512 channels, 2 threads): at 1x14x14 im2col is
                                 # 2x faster, at 1x28x28 and 4x14x14 they tie, from there Winograd wins
+WINOGRAD4_MIN_POSITIONS = 2048  # measured (benchmarks/bench_kernels.py): F(4x4) is 1.3x slower than F(2x2)
+                                # at 1x28x28 (512 -> 512), ties at 1x56x56 and 16x14x14, and is 1.2-1.5x
+                                # faster from 32x8x8 (128 -> 128) and 16x28x28 up
 
 
-def use_winograd(x):
-    """Whether the fast path takes Winograd for input ``x`` (N, C, H, W) (see the module docstring)."""
+def algorithm_for(x):
+    """The fast path's algorithm for input ``x`` (N, C, H, W): ``"direct"`` (gradients: im2col), ``"im2col"``,
+    or the Winograd scheme to use (``winograd.F2`` or ``winograd4.F4``; see the module docstring)."""
     n, c, h, w = x.shape
-    return c >= WINOGRAD_MIN_CHANNELS and n * h * w >= WINOGRAD_MIN_POSITIONS
+    if c < WINOGRAD_MIN_CHANNELS:
+        return "direct"
+    if n * h * w < WINOGRAD_MIN_POSITIONS:
+        return "im2col"
+    return F4 if n * h * w >= WINOGRAD4_MIN_POSITIONS else winograd.F2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -243,6 +264,75 @@ def add_bias(rows, b, relu):
             rows[k, j] = activation.relu_if(rows[k, j] + b[k], relu)
 
 
+@numba.njit(cache=True, nogil=True)
+def direct_rows(x, w, b, out, i0, i1, relu):
+    """Output rows i0..i1-1 of one image by the formula itself, a whole row of pixels at a time.
+
+    ``out[k, i, :] = b[k] + sum_{c, dy, dx} w[k, c, dy, dx] * xpad[c, i + dy, dx : dx + W]``:
+    27 multiply-adds per output value for 3 input channels, in passes over rows that stay
+    in the L1 cache, and no unrolled copy of the input. Four output channels are computed
+    per pass, so that each input value loaded serves 12 multiply-adds instead of 3 (the
+    loop is bound by loads and stores, not by arithmetic). The first and last columns, where
+    a tap falls on the zero padding, are added separately.
+
+    Parameters
+    ----------
+    x : ndarray, shape (C, H, W)
+    w : ndarray, shape (K, C, 3, 3)
+    b : ndarray, shape (K,)
+    out : ndarray, shape (K, H, W); rows i0..i1-1 are written
+    relu : bool, write max(out, 0)
+    """
+    C, H, W = x.shape
+    K = w.shape[0]
+    acc = np.empty((4, W), dtype=out.dtype)
+    for k0 in range(0, K, 4):
+        ks = (k0, min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1))   # a short last group repeats
+        for i in range(i0, i1):
+            for q in range(4):
+                acc[q, :] = b[ks[q]]
+            for c in range(C):
+                for dy in range(3):
+                    src = i + dy - 1
+                    if src < 0 or src >= H:
+                        continue
+                    row = x[c, src]
+                    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+                    u0, u1, u2 = w[ks[0], c, dy, 0], w[ks[0], c, dy, 1], w[ks[0], c, dy, 2]
+                    v0, v1, v2 = w[ks[1], c, dy, 0], w[ks[1], c, dy, 1], w[ks[1], c, dy, 2]
+                    s0, s1, s2 = w[ks[2], c, dy, 0], w[ks[2], c, dy, 1], w[ks[2], c, dy, 2]
+                    t0, t1, t2 = w[ks[3], c, dy, 0], w[ks[3], c, dy, 1], w[ks[3], c, dy, 2]
+                    for j in range(1, W - 1):
+                        left, mid, right = row[j - 1], row[j], row[j + 1]
+                        a0[j] += u0 * left + u1 * mid + u2 * right
+                        a1[j] += v0 * left + v1 * mid + v2 * right
+                        a2[j] += s0 * left + s1 * mid + s2 * right
+                        a3[j] += t0 * left + t1 * mid + t2 * right
+                    for j in range(0, W, max(W - 1, 1)):            # the edges (0 and W-1): taps on padding
+                        for q in range(4):
+                            for t in range(3):
+                                if 0 <= j + t - 1 < W:
+                                    acc[q, j] += w[ks[q], c, dy, t] * row[j + t - 1]
+            for q in range(4):
+                for j in range(W):
+                    out[ks[q], i, j] = activation.relu_if(acc[q, j], relu)
+
+
+def conv3x3_forward_direct(x, w, b, relu=False):
+    """Same-padded 3x3 convolution by :func:`direct_rows`: (N, C, H, W) -> (N, K, H, W), for few input channels.
+
+    For a network's first layer (3 channels) the arithmetic is small (27 multiply-adds per
+    output) and im2col's unrolled copy, 9 times the input, costs more than the products:
+    measured 2-3 times slower than this loop. Work items as :func:`conv3x3_forward_im2col`'s.
+    """
+    x = np.ascontiguousarray(x)
+    N, C, H, W = x.shape
+    out = np.empty((N, w.shape[0], H, W), dtype=x.dtype)
+    jobs = _row_jobs(N, H, W)
+    parallel_for(len(jobs), lambda j: direct_rows(x[jobs[j][0]], w, b, out[jobs[j][0]], *jobs[j][1:], relu))
+    return out
+
+
 def conv3x3_weight_grad_im2col(dout, x):
     """``dL/dw`` (K, C, 3, 3) via im2col: ``dW = sum over images of dout_n @ cols_n.T``.
 
@@ -296,9 +386,12 @@ def conv3x3_forward(x, w, b, relu=False):
     (the network uses it for the ReLU after each convolution: one pass over memory less).
     """
     x = np.ascontiguousarray(x)
-    if use_winograd(x):
-        return winograd.conv3x3_forward(x, w, b, relu)
-    return conv3x3_forward_im2col(x, w, b, relu)
+    algorithm = algorithm_for(x)
+    if algorithm == "direct":
+        return conv3x3_forward_direct(x, w, b, relu)
+    if algorithm == "im2col":
+        return conv3x3_forward_im2col(x, w, b, relu)
+    return winograd.conv3x3_forward(x, w, b, relu, scheme=algorithm)
 
 
 def conv3x3_backward(dout, x, w, need_dx=True):
@@ -318,10 +411,11 @@ def conv3x3_backward(dout, x, w, need_dx=True):
     db : ndarray, shape (K,)
     """
     dout, x = np.ascontiguousarray(dout), np.ascontiguousarray(x)
-    if use_winograd(x):
-        dw = winograd.conv3x3_weight_grad(dout, x)
-    else:
+    algorithm = algorithm_for(x)
+    if algorithm in ("direct", "im2col"):
         dw = conv3x3_weight_grad_im2col(dout, x)
+    else:
+        dw = winograd.conv3x3_weight_grad(dout, x, scheme=algorithm)
     return (conv3x3_input_grad(dout, w) if need_dx else None), dw, dout.sum(axis=(0, 2, 3))
 
 
@@ -331,9 +425,10 @@ def conv3x3_input_grad(dout, w):
     ``dout`` (N, K, H, W) convolved with the flipped kernel, by Winograd or im2col as the
     forward pass would choose for an input of ``dout``'s shape.
     """
-    if use_winograd(dout):
-        return winograd.conv3x3_input_grad(dout, w)
-    return conv3x3_input_grad_im2col(dout, w)
+    algorithm = algorithm_for(dout)
+    if algorithm in ("direct", "im2col"):
+        return conv3x3_input_grad_im2col(dout, w)
+    return winograd.conv3x3_input_grad(dout, w, scheme=algorithm)
 
 
 def conv3x3_input_grad_im2col(dout, w):

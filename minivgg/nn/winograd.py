@@ -32,11 +32,14 @@ cheap transforms before and after. The three products of a layer all take this f
 
   where the sum is again 16 matrix products, (K, tiles) @ (tiles, C).
 
-Images are processed in chunks of about :data:`TILES_PER_CHUNK` tiles, so the
-transformed arrays (4 values per input value) stay small. Odd heights or widths are
+Images are processed in work items of about :data:`VALUES_PER_CHUNK` transformed values
+per channel (1024 tiles of F(2x2, 3x3), 455 of F(4x4, 3x3)), so the transformed arrays
+stay small enough to be read back from the cache. Odd heights or widths are
 handled by one row or column of zero padding, cropped from the result. Float32 round-off
 is a few units in the last place larger than direct summation (tested).
 """
+
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -48,12 +51,8 @@ B_T = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtyp
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
 A_T = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 
-TILES_PER_CHUNK = 1024
+VALUES_PER_CHUNK = 16 * 1024      # transformed values per channel in one work item (see _jobs)
 PLANE_PAD = 16            # floats between consecutive planes (see _planes)
-
-
-def _chunk(n_images, tiles_per_image):
-    return max(1, min(n_images, TILES_PER_CHUNK // tiles_per_image))
 
 
 def _planes(n, rows, cols, dtype):
@@ -227,8 +226,41 @@ def _weight_output_transform(m, dw):
         dw[p, 6], dw[p, 7], dw[p, 8] = _gt_times(r20, r21, r22, r23)
 
 
-def filter_transform(w, flip=False):
-    """``U[4a + b] = (G w G^T)[a, b]`` for every (k, c): (K, C, 3, 3) -> (16, K, C).
+@dataclass(frozen=True)
+class Scheme:
+    """One Winograd algorithm F(m x m, 3x3): its tile and its five compiled transforms.
+
+    The code below (tiling, work items, the matrix products) is the same for every
+    scheme; only these differ. :data:`F2` is this module's F(2x2, 3x3),
+    :data:`minivgg.nn.winograd4.F4` is F(4x4, 3x3).
+
+    Attributes
+    ----------
+    name : str
+    m : int, the side of an output tile; its input patch is ``m + 2`` wide, and the layer
+        runs ``(m + 2)**2`` matrix products (``planes``)
+    input_transform, output_transform, gradient_transform, filter_rows, weight_output_transform :
+        the kernels ``B^T d B``, ``A^T m A + b``, ``A g A^T`` (dW), ``G w G^T`` and ``G^T m G`` (dW)
+    """
+    name: str
+    m: int
+    input_transform: object
+    output_transform: object
+    gradient_transform: object
+    filter_rows: object
+    weight_output_transform: object
+
+    @property
+    def planes(self):
+        return (self.m + 2) ** 2
+
+
+F2 = Scheme("F(2x2,3x3)", 2, input_transform, output_transform, gradient_transform, _filter_transform,
+            _weight_output_transform)
+
+
+def filter_transform(w, flip=False, scheme=F2):
+    """``U[4a + b] = (G w G^T)[a, b]`` for every (k, c): (K, C, 3, 3) -> (16, K, C) (F2; F4: 36 planes).
 
     With ``flip``, the transform of the kernel that maps ``dout`` to ``dx`` (see
     :mod:`minivgg.nn.conv`): every 3x3 kernel rotated by 180 degrees, in/out channels
@@ -238,78 +270,84 @@ def filter_transform(w, flip=False):
     if flip:
         w = w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
     rows, cols = w.shape[:2]
-    u = _planes(16, rows, cols, w.dtype)
+    u = _planes(scheme.planes, rows, cols, w.dtype)
     # Each thread writes its own rows of every plane, reading the weights it needs
     # (strided when flipped: reading scattered values is cheaper than writing them).
     shares = split(rows, get_threads())
-    parallel_for(len(shares), lambda s: _filter_transform(w, u, *shares[s]))
+    parallel_for(len(shares), lambda s: scheme.filter_rows(w, u, *shares[s]))
     return u
 
 
-def _even(a):
-    """Pad (N, C, H, W) with a zero row/column so that H and W are even (Winograd tiles are 2x2)."""
+def _tiled(a, m):
+    """Pad (N, C, H, W) with zero rows/columns so that H and W are multiples of the tile side ``m``."""
     H, W = a.shape[2:]
-    if H % 2 == 0 and W % 2 == 0:
+    if H % m == 0 and W % m == 0:
         return np.ascontiguousarray(a)
-    return np.pad(a, ((0, 0), (0, 0), (0, H % 2), (0, W % 2)))
+    return np.pad(a, ((0, 0), (0, 0), (0, -H % m), (0, -W % m)))
 
 
-def _jobs(n_images, tile_rows, tiles_per_image):
+def _jobs(n_images, tile_rows, tiles_per_image, planes):
     """Work items ``(n0, n1, ty0, ty1)``: images n0..n1-1, tile rows ty0..ty1-1.
 
-    Enough images per item for an efficient BLAS product (about TILES_PER_CHUNK tiles),
-    but at least one item per thread; with fewer images than threads (a single image),
-    each image's tile rows are split into bands instead.
+    Each item holds about ``VALUES_PER_CHUNK / planes`` tiles: whole images when they are
+    that small, else each image's tile rows split into bands. The number of items is
+    rounded up to a multiple of the threads (where the images or rows allow), so that no
+    thread is left with a last item alone while the others wait: 16 images in items of 5
+    would give the two threads 10 and 6.
     """
     threads = get_threads()
-    if n_images >= threads:
-        per = min(_chunk(n_images, tiles_per_image), -(-n_images // threads))
+    target = max(1, VALUES_PER_CHUNK // planes)
+    wanted = max(threads, -(-n_images * tiles_per_image // target))
+    wanted = -(-wanted // threads) * threads
+    if wanted <= n_images:
+        per = -(-n_images // wanted)
         return [(s, min(s + per, n_images), 0, tile_rows) for s in range(0, n_images, per)]
-    bands = split(tile_rows, -(-threads // n_images))
+    bands = split(tile_rows, min(tile_rows, -(-wanted // n_images)))
     return [(n, n + 1, a, b) for n in range(n_images) for a, b in bands]
 
 
-def conv3x3_forward(x, w, b, relu=False):
-    """Same-padded 3x3 convolution, (N, C, H, W) -> (N, K, H, W), by F(2x2, 3x3); ``relu``: max(out, 0).
+def conv3x3_forward(x, w, b, relu=False, scheme=F2):
+    """Same-padded 3x3 convolution, (N, C, H, W) -> (N, K, H, W), by F(2x2, 3x3) (or ``scheme``); ``relu``: max(out, 0).
 
     Equal to :func:`minivgg.nn.conv.conv3x3_forward_naive` up to float round-off.
     """
-    return _convolve(x, filter_transform(w), b, relu)
+    return _convolve(x, filter_transform(w, scheme=scheme), b, relu, scheme)
 
 
-def conv3x3_input_grad(dout, w):
+def conv3x3_input_grad(dout, w, scheme=F2):
     """``dL/dx`` (N, C, H, W) of a same-padded 3x3 convolution: ``dout`` convolved with the flipped kernel."""
-    return _convolve(dout, filter_transform(w, flip=True), np.zeros(w.shape[1], dtype=dout.dtype), False)
+    return _convolve(dout, filter_transform(w, flip=True, scheme=scheme), np.zeros(w.shape[1], dtype=dout.dtype),
+                     False, scheme)
 
 
-def _convolve(x, u, b, relu):
+def _convolve(x, u, b, relu, scheme):
     """``A^T [U @ (B^T d B)] A + b`` for every tile of ``x`` (N, C, H, W).
 
-    ``u`` (16, K, C) comes from :func:`filter_transform`.
+    ``u`` (planes, K, C) comes from :func:`filter_transform`.
 
     Work items (see :func:`_jobs`) run on :mod:`minivgg.nn.threads`' pool.
     """
     N, C, H, W = x.shape
-    K = u.shape[1]
-    xe = _even(x)
+    K, planes, tile = u.shape[1], scheme.planes, scheme.m
+    xe = _tiled(x, tile)
     He, We = xe.shape[2:]
-    th, tw = He // 2, We // 2
+    th, tw = He // tile, We // tile
     out = np.empty((N, K, He, We), dtype=x.dtype)
-    jobs = _jobs(N, th, th * tw)
+    jobs = _jobs(N, th, th * tw, planes)
 
     def run(j):
         n0, n1, ty0, ty1 = jobs[j]
         cols = (n1 - n0) * (ty1 - ty0) * tw
-        v = _planes(16, C, cols, x.dtype)
-        m = _planes(16, K, cols, x.dtype)
-        input_transform(xe[n0:n1], v, ty0, ty1)
+        v = _planes(planes, C, cols, x.dtype)
+        m = _planes(planes, K, cols, x.dtype)
+        scheme.input_transform(xe[n0:n1], v, ty0, ty1)
         np.matmul(u, v, out=m)
-        output_transform(m, b, out[n0:n1], ty0, ty1, relu)
+        scheme.output_transform(m, b, out[n0:n1], ty0, ty1, relu)
     parallel_for(len(jobs), run)
     return out if (He, We) == (H, W) else np.ascontiguousarray(out[:, :, :H, :W])
 
 
-def conv3x3_weight_grad(dout, x):
+def conv3x3_weight_grad(dout, x, scheme=F2):
     """``dL/dw`` (K, C, 3, 3) of a same-padded 3x3 convolution, by F(3x3, 2x2), summed over the batch.
 
     The sum over tiles, ``M = sum of (A dout A^T) * (B^T d B)``, is shared out in one of two ways:
@@ -323,45 +361,45 @@ def conv3x3_weight_grad(dout, x):
     The last step, ``dW[k, c] = G^T M[k, c] G``, is again shared by output channels.
     """
     N, C = x.shape[:2]
-    K = dout.shape[1]
-    xe, de = _even(x), _even(dout)
+    K, planes, tile = dout.shape[1], scheme.planes, scheme.m
+    xe, de = _tiled(x, tile), _tiled(dout, tile)
     He, We = xe.shape[2:]
-    th, tw = He // 2, We // 2
+    th, tw = He // tile, We // tile
     threads = get_threads()
     if N >= threads:
-        jobs = _jobs(N, th, th * tw)
+        jobs = _jobs(N, th, th * tw, planes)
         shares = split(len(jobs), threads)
 
         def run(share):
             m = part = None
             for n0, n1, ty0, ty1 in jobs[slice(*shares[share])]:
                 cols = (n1 - n0) * (ty1 - ty0) * tw
-                v = _planes(16, C, cols, x.dtype)
-                u = _planes(16, K, cols, x.dtype)
-                input_transform(xe[n0:n1], v, ty0, ty1)
-                gradient_transform(de[n0:n1], u, ty0, ty1)
+                v = _planes(planes, C, cols, x.dtype)
+                u = _planes(planes, K, cols, x.dtype)
+                scheme.input_transform(xe[n0:n1], v, ty0, ty1)
+                scheme.gradient_transform(de[n0:n1], u, ty0, ty1)
                 if m is None:
-                    m = np.matmul(u, v.transpose(0, 2, 1), out=_planes(16, K, C, x.dtype))
+                    m = np.matmul(u, v.transpose(0, 2, 1), out=_planes(planes, K, C, x.dtype))
                     continue
                 if part is None:
-                    part = _planes(16, K, C, x.dtype)
+                    part = _planes(planes, K, C, x.dtype)
                 m += np.matmul(u, v.transpose(0, 2, 1), out=part)
             return m
         parts = parallel_for(len(shares), run)
     else:
         cols = N * th * tw
-        v, u = _planes(16, C, cols, x.dtype), _planes(16, K, cols, x.dtype)
+        v, u = _planes(planes, C, cols, x.dtype), _planes(planes, K, cols, x.dtype)
         channels, kernels = split(C, threads), split(K, threads)
 
         def transform(i):
             if i < len(channels):
                 c0, c1 = channels[i]
-                input_transform(xe[:, c0:c1], v[:, c0:c1], 0, th)
+                scheme.input_transform(xe[:, c0:c1], v[:, c0:c1], 0, th)
             if i < len(kernels):
                 k0, k1 = kernels[i]
-                gradient_transform(de[:, k0:k1], u[:, k0:k1], 0, th)
+                scheme.gradient_transform(de[:, k0:k1], u[:, k0:k1], 0, th)
         parallel_for(threads, transform)
-        m = _planes(16, K, C, x.dtype)
+        m = _planes(planes, K, C, x.dtype)
         parallel_for(len(kernels), lambda i: np.matmul(u[:, slice(*kernels[i])], v.transpose(0, 2, 1),
                                                        out=m[:, slice(*kernels[i])]))
         parts = [m]
@@ -373,6 +411,6 @@ def conv3x3_weight_grad(dout, x):
         m = parts[0][:, k]
         for part in parts[1:]:
             m += part[:, k]
-        _weight_output_transform(m.reshape(16, -1), dw[k].reshape(-1, 9))   # dW[k, c] = G^T M G
+        scheme.weight_output_transform(m.reshape(planes, -1), dw[k].reshape(-1, 9))   # dW[k, c] = G^T M G
     parallel_for(len(kernels), finish)
     return dw.reshape(K, C, 3, 3)
