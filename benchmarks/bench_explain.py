@@ -5,6 +5,7 @@
                                              [--difficulty easy] [--wrist-model W]
     python benchmarks/bench_explain.py accuracy [--json] [--seeds 5] [--output probability|logit] [--cache DIR]
     python benchmarks/bench_explain.py stability [--json] [--regions 24] [--budget 2000] [--tolerance 0.01]
+    python benchmarks/bench_explain.py command [--json] [--rounds 3] [--against SITE]
 
 ``speed`` (paper VGG8 by default) reports three ratios:
 * Grad-CAM for one image / one forward + backward pass of that image (target <= 1.5);
@@ -49,6 +50,15 @@ how the standard error and the error fall with the calls (log-log slopes; -0.5 i
 ``stability`` runs Kernel-SHAP with the default settings (or those given) twice, seeds 0
 and 1, on each bundled sample with the bundled model, and prints the Spearman rank
 correlation of the two maps' region values, the model calls and the largest standard error.
+
+``command`` times what a user waits for: ``minivgg explain IMAGE --method shap`` with the
+defaults, one fresh process per bundled sample, and all six in one process (the imports
+paid once), reporting the seconds per image, the model calls and the seconds per call.
+``--against SITE`` runs the same commands with another minivgg, installed in the folder
+SITE (say the version before a change: ``git worktree add /tmp/old COMMIT && pip install
+--no-deps --target /tmp/old-site /tmp/old``), *interleaved*: in each round every command
+runs once with each version, in an order that flips from round to round, and the report
+gives the median over rounds of each command's time ratio, this version / the other.
 """
 
 import argparse
@@ -446,6 +456,77 @@ def stability(args):
               f"mean {report['mean_rank_correlation']:.3f}")
 
 
+# A Python program that runs the minivgg command line of another installation (``--against``): it drops this
+# checkout's editable import hook and puts that folder first.
+_OTHER_MINIVGG = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+                  "sys.path.insert(0, {site!r}); from minivgg.cli import main; sys.argv[0] = 'minivgg'; "
+                  "sys.exit(main())")
+
+
+def _explain_command(site, images, out):
+    start = [sys.executable, "-c", _OTHER_MINIVGG.format(site=site)] if site else [sys.executable, "-m",
+                                                                                       "minivgg.cli"]
+    return start + ["explain", *map(str, images), "--method", "shap", "--out", str(out)]
+
+
+def _run_timed(cmd):
+    import re
+    import subprocess
+    t = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd[-6:])}: exit {done.returncode}: {done.stderr.strip()[-500:]}")
+    return seconds, [int(n) for n in re.findall(r"(\d+) model calls", done.stdout)]
+
+
+def command(args):
+    import shutil
+    import tempfile
+    images = sorted((ROOT / "minivgg" / "data" / "samples").rglob("*.png"))
+    jobs = [(p.name, [p]) for p in images] + [("all six in one process", images)]
+    versions = ["this"] + (["other"] if args.against else [])
+    times = {(v, name): [] for v in versions for name, _ in jobs}
+    calls = {}
+    work = Path(tempfile.mkdtemp(prefix="bench-explain-command-"))
+    try:
+        for r in range(args.rounds + 1):                        # round 0 warms both up (numba's caches)
+            for name, paths in jobs:
+                for v in (versions if r % 2 == 0 else versions[::-1]):
+                    out = work / f"{v}-{r}"
+                    seconds, found = _run_timed(_explain_command(args.against if v == "other" else None, paths, out))
+                    shutil.rmtree(out, ignore_errors=True)
+                    if r:
+                        times[(v, name)].append(seconds / len(paths))
+                        calls[(v, name)] = found
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    rows = []
+    for name, paths in jobs:
+        row = {"command": name, "images": len(paths)}
+        for v in versions:
+            per_image = float(np.median(times[(v, name)]))
+            n = float(np.mean(calls[(v, name)]))
+            row[v] = {"seconds_per_image": per_image, "model_calls_per_image": n, "ms_per_call": per_image / n * 1000,
+                      "rounds": [round(t, 3) for t in times[(v, name)]]}
+        if args.against:
+            ratios = [a / b for a, b in zip(times[("this", name)], times[("other", name)])]
+            row["ratio"], row["ratio_spread"] = float(np.median(ratios)), [min(ratios), max(ratios)]
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"against": args.against, "rounds": args.rounds, "rows": rows}, indent=2))
+        return
+    print("minivgg explain IMAGE --method shap (defaults); median over rounds; ms/call = all the time / the calls")
+    for row in rows:
+        line = f"{row['command']:24}"
+        for v in versions:
+            line += (f" | {v}: {row[v]['seconds_per_image']:.2f} s/image, {row[v]['model_calls_per_image']:.0f} calls, "
+                     f"{row[v]['ms_per_call']:.2f} ms/call")
+        if args.against:
+            line += f" | ratio {row['ratio']:.2f} ({row['ratio_spread'][0]:.2f}-{row['ratio_spread'][1]:.2f})"
+        print(line, flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -478,8 +559,13 @@ def main():
     p.add_argument("--budget", type=int, default=d.budget)
     p.add_argument("--tolerance", type=float, default=d.tolerance)
     p.add_argument("--output", choices=["probability", "logit"], default="probability")
+    p = sub.add_parser("command")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--against", help="a folder with another minivgg installed (pip install --target), to compare")
     args = parser.parse_args()
-    {"speed": speed, "table": table, "accuracy": accuracy, "stability": stability}[args.what](args)
+    {"speed": speed, "table": table, "accuracy": accuracy, "stability": stability,
+     "command": command}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -36,3 +36,15 @@ def test_bench_vgg8_compares_with_pytorch_layer_by_layer():
     ours, theirs = result["layers"], result["torch_layers"]
     assert [row["layer"] for row in ours] == [row["layer"] for row in theirs]
     assert all(row["forward_ms"] > 0 and row["backward_ms"] >= 0 for row in theirs)
+
+
+def test_bench_kernels_times_every_algorithm_and_names_the_dispatch_choice():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_kernels.py"), "--json", "--sets", "tiny",
+                          "--rounds", "1"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    first, second = json.loads(out.stdout)
+    assert set(first["ms"]) == {"direct/forward", "im2col/forward", "im2col/dx", "im2col/dW"} | {
+        f"{s}/{p}" for s in ("F(2x2,3x3)", "F(4x4,3x3)") for p in ("forward", "dx", "dW")}
+    assert "direct/forward" not in second["ms"] and all(v > 0 for v in second["ms"].values())
+    assert first["picked_forward"] == "direct" and second["picked_forward"] == "im2col"     # 2x16x16 = 512 positions
+    assert all(first["fastest"][p] in {k.split("/")[0] for k in first["ms"]} for p in ("forward", "dx", "dW"))

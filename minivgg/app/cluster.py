@@ -72,6 +72,11 @@ def start_client(address=None, stream=None):
             cluster = distributed.LocalCluster(n_workers=available_cores(), threads_per_worker=1, processes=True,
                                                dashboard_address=":0", env=PINNED_ENV, silence_logs=logging.ERROR)
         client = distributed.Client(cluster)
+    # A Ctrl-C that lands while the client waits on its event loop makes distributed's own
+    # cancel callback fail ("cannot access free variable 'future'"), which tornado logs as a
+    # 12-line traceback after minivgg's one-line "interrupted". Errors that matter reach
+    # minivgg as exceptions and are reported by it; tornado's log of callbacks is not for the terminal.
+    logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
     where = f"scheduler {address}" if address else f"local cluster of {len(client.scheduler_info()['workers'])} workers"
     stream.write(f"minivgg: Dask {where}; dashboard: {client.dashboard_link}\n")
     stream.flush()
