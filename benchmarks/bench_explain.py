@@ -5,7 +5,7 @@
                                              [--difficulty easy] [--wrist-model W]
     python benchmarks/bench_explain.py accuracy [--json] [--seeds 5] [--output probability|logit] [--cache DIR]
     python benchmarks/bench_explain.py stability [--json] [--regions 24] [--budget 2000] [--tolerance 0.01]
-    python benchmarks/bench_explain.py command [--json] [--rounds 3] [--against SITE]
+    python benchmarks/bench_explain.py command [--json] [--rounds 3] [--images 6] [--against SITE]
 
 ``speed`` (paper VGG8 by default) reports three ratios:
 * Grad-CAM for one image / one forward + backward pass of that image (target <= 1.5);
@@ -52,8 +52,8 @@ and 1, on each bundled sample with the bundled model, and prints the Spearman ra
 correlation of the two maps' region values, the model calls and the largest standard error.
 
 ``command`` times what a user waits for: ``minivgg explain IMAGE --method shap`` with the
-defaults, one fresh process per bundled sample, and all six in one process (the imports
-paid once), reporting the seconds per image, the model calls and the seconds per call.
+defaults, one fresh process per bundled sample, and all of them in one process (the
+imports paid once), reporting the seconds per image, the model calls and the seconds per call.
 ``--against SITE`` runs the same commands with another minivgg, installed in the folder
 SITE (say the version before a change: ``git worktree add /tmp/old COMMIT && pip install
 --no-deps --target /tmp/old-site /tmp/old``), *interleaved*: in each round every command
@@ -483,8 +483,8 @@ def _run_timed(cmd):
 def command(args):
     import shutil
     import tempfile
-    images = sorted((ROOT / "minivgg" / "data" / "samples").rglob("*.png"))
-    jobs = [(p.name, [p]) for p in images] + [("all six in one process", images)]
+    images = sorted((ROOT / "minivgg" / "data" / "samples").rglob("*.png"))[:args.images]
+    jobs = [(p.name, [p]) for p in images] + [(f"all {len(images)} in one process", images)]
     versions = ["this"] + (["other"] if args.against else [])
     times = {(v, name): [] for v in versions for name, _ in jobs}
     calls = {}
@@ -562,6 +562,7 @@ def main():
     p = sub.add_parser("command")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--images", type=int, default=6, help="the first N bundled samples")
     p.add_argument("--against", help="a folder with another minivgg installed (pip install --target), to compare")
     args = parser.parse_args()
     {"speed": speed, "table": table, "accuracy": accuracy, "stability": stability,

@@ -48,3 +48,15 @@ def test_bench_kernels_times_every_algorithm_and_names_the_dispatch_choice():
     assert "direct/forward" not in second["ms"] and all(v > 0 for v in second["ms"].values())
     assert first["picked_forward"] == "direct" and second["picked_forward"] == "im2col"     # 2x16x16 = 512 positions
     assert all(first["fastest"][p] in {k.split("/")[0] for k in first["ms"]} for p in ("forward", "dx", "dW"))
+
+
+def test_bench_explain_command_times_the_shap_command_and_counts_its_calls():
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_explain.py"), "command", "--json",
+                          "--rounds", "1", "--images", "1"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    single, together = json.loads(out.stdout)["rows"]
+    assert together["command"] == "all 1 in one process" and "ratio" not in single
+    for row in (single, together):
+        this = row["this"]
+        assert 2 < this["model_calls_per_image"] <= 2002 and this["seconds_per_image"] > 0
+        assert abs(this["ms_per_call"] - this["seconds_per_image"] / this["model_calls_per_image"] * 1000) < 1e-6
