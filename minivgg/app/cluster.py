@@ -68,9 +68,12 @@ def start_client(address=None, stream=None):
         cluster = None
     else:
         with _workers_ignore_ctrl_c():
-            # Warnings of the workers (each task cancelled by Ctrl-C, say) are for the dashboard, not the terminal.
+            # The workers' logs are for the dashboard, not the terminal: warnings (each task cancelled
+            # by Ctrl-C) and errors alike ("failed to communicate with scheduler during heartbeat" when
+            # Ctrl-C closes the scheduler first). A task's own failure reaches minivgg as its exception.
             cluster = distributed.LocalCluster(n_workers=available_cores(), threads_per_worker=1, processes=True,
-                                               dashboard_address=":0", env=PINNED_ENV, silence_logs=logging.ERROR)
+                                               dashboard_address=":0", env=PINNED_ENV,
+                                               silence_logs=logging.CRITICAL)
         client = distributed.Client(cluster)
     # A Ctrl-C that lands while the client waits on its event loop makes distributed's own
     # cancel callback fail ("cannot access free variable 'future'"), which tornado logs as a

@@ -28,7 +28,12 @@ measured faster.
 ``g`` the 4x4 tile of ``dout`` and ``d`` the 6x6 input patch under it.
 
 Every kernel here applies a one-dimensional transform to the rows of a tile, then to the
-columns of the result; the five 1-D transforms are the small functions at the top.
+columns of the result; the five 1-D transforms are the small functions at the top. The
+loops have the shape of :mod:`minivgg.nn.winograd`'s kernels, written out again rather
+than shared through a function argument, so that numba compiles each transform inline
+into its loop (the loops are bound by memory traffic, and a call per value would not be).
+The tiling, the work items and the matrix products are shared: :func:`winograd._convolve`
+and :func:`winograd.conv3x3_weight_grad` run either scheme.
 """
 
 import numba
