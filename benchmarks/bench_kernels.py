@@ -46,8 +46,8 @@ def algorithms(C):
     return found
 
 
-def picked(x):
-    chosen = conv.algorithm_for(x)
+def picked(x, rule=conv.algorithm_for):
+    chosen = rule(x)
     return chosen if isinstance(chosen, str) else chosen.name
 
 
@@ -73,15 +73,17 @@ def measure(sets, rounds):
             fastest = {p: min((v, k.split("/")[0]) for k, v in ms.items() if k.endswith(p))[1]
                        for p in ("forward", "dx", "dW")}
             rows.append({"set": name, "N": N, "C": C, "K": K, "S": S, "ms": ms, "fastest": fastest,
-                         "picked_forward": picked(x), "picked_dx": picked(dout)})
+                         "picked_forward": picked(x), "picked_dx": picked(dout),
+                         "picked_dW": picked(x, conv.weight_grad_algorithm_for)})
     return rows
 
 
 def print_table(rows):
     names = ["direct", "im2col", winograd.F2.name, F4.name]
-    print("median ms per call over rounds (forward / dx / dW); 'picked' is conv.algorithm_for's choice")
+    print("median ms per call over rounds (forward / dx / dW); 'picked': conv.algorithm_for's choice "
+          "(dW: conv.weight_grad_algorithm_for's)")
     print(f"{'set':10}{'layer':>20}  " + "".join(f"{n:>24}" for n in names)
-          + "   picked (fwd, dx)   fastest (fwd, dx, dW)")
+          + "   picked (fwd, dx, dW)   fastest (fwd, dx, dW)")
     for r in rows:
         cells = []
         for n in names:
@@ -89,7 +91,7 @@ def print_table(rows):
             cells.append(" / ".join("-" if v is None else f"{v:.1f}" for v in vals) if any(vals) else "")
         layer = f"{r['N']}x{r['C']}->{r['K']} {r['S']}px"
         print(f"{r['set']:10}{layer:>20}  " + "".join(f"{c:>24}" for c in cells) +
-              f"   {r['picked_forward']}, {r['picked_dx']}   " + ", ".join(r["fastest"].values()))
+              f"   {r['picked_forward']}, {r['picked_dx']}, {r['picked_dW']}   " + ", ".join(r["fastest"].values()))
 
 
 def main():

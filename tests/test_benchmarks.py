@@ -47,6 +47,7 @@ def test_bench_kernels_times_every_algorithm_and_names_the_dispatch_choice():
         f"{s}/{p}" for s in ("F(2x2,3x3)", "F(4x4,3x3)") for p in ("forward", "dx", "dW")}
     assert "direct/forward" not in second["ms"] and all(v > 0 for v in second["ms"].values())
     assert first["picked_forward"] == "direct" and second["picked_forward"] == "im2col"     # 2x16x16 = 512 positions
+    assert first["picked_dW"] == "direct" and second["picked_dW"] == "im2col"
     assert all(first["fastest"][p] in {k.split("/")[0] for k in first["ms"]} for p in ("forward", "dx", "dW"))
 
 

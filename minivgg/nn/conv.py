@@ -55,7 +55,9 @@ against each other:
   im2col;
 * fewer than :data:`WINOGRAD_MIN_POSITIONS` output positions (N*H*W) in the batch: im2col
   (for a single 14x14 map, transforming all K x C kernels costs more than it saves);
-* from :data:`WINOGRAD4_MIN_POSITIONS`: F(4x4, 3x3); in between, F(2x2, 3x3).
+* from :data:`WINOGRAD4_MIN_POSITIONS`: F(4x4, 3x3); in between, F(2x2, 3x3). ``dW`` keeps
+  F(2x2, 3x3) for fewer than :data:`WINOGRAD4_DW_MIN_CHANNELS` input channels
+  (:func:`weight_grad_algorithm_for`).
 
 ``dx`` is computed like a forward pass on ``dout``: Winograd with the flipped kernel, or col2im.
 The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with numba.
@@ -138,6 +140,8 @@ WINOGRAD_MIN_POSITIONS = 784    # N*H*W; measured (512 -> 512 channels, 2 thread
 WINOGRAD4_MIN_POSITIONS = 2048  # measured (benchmarks/bench_kernels.py): F(4x4) is 1.3x slower than F(2x2)
                                 # at 1x28x28 (512 -> 512), ties at 1x56x56 and 16x14x14, and is 1.2-1.5x
                                 # faster from 32x8x8 (128 -> 128) and 16x28x28 up
+WINOGRAD4_DW_MIN_CHANNELS = 128 # measured for dW: F(4x4) 1.3-1.4x slower than F(2x2) at 32x16..64 channels
+                                # (64 down to 32 px) and at 16x512x14x14, faster from 128 channels
 
 
 def algorithm_for(x):
@@ -149,6 +153,16 @@ def algorithm_for(x):
     if n * h * w < WINOGRAD_MIN_POSITIONS:
         return "im2col"
     return F4 if n * h * w >= WINOGRAD4_MIN_POSITIONS else winograd.F2
+
+
+def weight_grad_algorithm_for(x):
+    """The algorithm for ``dW`` of a layer with input ``x``: as :func:`algorithm_for`, except that F(4x4, 3x3)
+    gives way to F(2x2, 3x3) below :data:`WINOGRAD4_DW_MIN_CHANNELS` input channels or on a side that is not a
+    multiple of 4: there its many small products and padded tiles cost more than they save."""
+    chosen = algorithm_for(x)
+    if chosen is F4 and (x.shape[1] < WINOGRAD4_DW_MIN_CHANNELS or x.shape[2] % 4 or x.shape[3] % 4):
+        return winograd.F2
+    return chosen
 
 
 @numba.njit(cache=True, nogil=True)
@@ -411,7 +425,7 @@ def conv3x3_backward(dout, x, w, need_dx=True):
     db : ndarray, shape (K,)
     """
     dout, x = np.ascontiguousarray(dout), np.ascontiguousarray(x)
-    algorithm = algorithm_for(x)
+    algorithm = weight_grad_algorithm_for(x)
     if algorithm in ("direct", "im2col"):
         dw = conv3x3_weight_grad_im2col(dout, x)
     else:
