@@ -78,16 +78,22 @@ def start_client(address=None, stream=None):
     # A Ctrl-C that lands while the client waits on its event loop makes distributed's own
     # cancel callback fail ("cannot access free variable 'future'"), which tornado logs as a
     # 12-line traceback after minivgg's one-line "interrupted". Errors that matter reach
-    # minivgg as exceptions and are reported by it; tornado's log of callbacks is not for the terminal.
-    logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
+    # minivgg as exceptions and are reported by it; tornado's log of callbacks is not for the terminal
+    # while minivgg's client runs (close() gives the log its level back).
+    tornado_log = logging.getLogger("tornado.application")
+    tornado_level = tornado_log.level
+    tornado_log.setLevel(logging.CRITICAL)
     where = f"scheduler {address}" if address else f"local cluster of {len(client.scheduler_info()['workers'])} workers"
     stream.write(f"minivgg: Dask {where}; dashboard: {client.dashboard_link}\n")
     stream.flush()
 
     def close():
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        try:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        finally:
+            tornado_log.setLevel(tornado_level)
     return client, close
 
 

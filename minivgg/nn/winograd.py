@@ -34,9 +34,9 @@ cheap transforms before and after. The three products of a layer all take this f
 
 Images are processed in work items of about :data:`VALUES_PER_CHUNK` transformed values
 per channel (1024 tiles of F(2x2, 3x3), 455 of F(4x4, 3x3)), so the transformed arrays
-stay small enough to be read back from the cache. Odd heights or widths are
-handled by one row or column of zero padding, cropped from the result. Float32 round-off
-is a few units in the last place larger than direct summation (tested).
+stay small enough to be read back from the cache. Heights or widths that are not a
+multiple of the tile side are padded with zero rows or columns, cropped from the result.
+Float32 round-off is a few units in the last place larger than direct summation (tested).
 """
 
 from dataclasses import dataclass
