@@ -68,6 +68,8 @@ from minivgg.explain.coalitions import PairSampler, stratum_weights
 RIDGE = 0.1              # penalty on the three-way terms, relative to the total pair weight
 BAND_LEVEL = 0.95        # the simultaneous band holds every value at once with this probability
 TRIPLES_PER_PAIR = 0.5   # at most this many three-way terms per sampled pair (their players: the top K)
+MIN_ROUND = 16           # pairs per round at least (each round refits: a few ms)
+ROUND_MARGIN = 0.05      # a round sized to meet the tolerance draws this share more than the 1/sqrt law asks
 
 
 @dataclass
@@ -248,9 +250,10 @@ def shapley_rounds(value_fn, m, budget=1000, seed=0, tolerance=None, allocation=
         the budget.
     allocation : "leverage" or "kernel", how pairs are spread over coalition sizes
     interactions : bool, model size terms and three-way interactions (see the module docstring)
-    first_round : int, pairs in the first round (default max(m, 16)); each later round adds
-        half of what has been drawn. The pairs drawn do not depend on the rounds: the last
-        estimate is the same however the budget is split.
+    first_round : int, pairs in the first round (default max(m, 16)). A later round adds half
+        of what has been drawn, or, with a tolerance, the pairs that the band's fall as
+        1/sqrt(pairs) says are still missing (:func:`next_round`). The pairs drawn do not
+        depend on the rounds: the last estimate is the same however the budget is split.
     """
     if m < 1:
         raise ValueError(f"need at least one player, got {m}")
@@ -266,7 +269,7 @@ def shapley_rounds(value_fn, m, budget=1000, seed=0, tolerance=None, allocation=
     if pairs_wanted == sampler.pairs_left:
         tolerance = None            # the budget covers every coalition: spend it, and be exact
     z_all, d_all, strata = np.zeros((0, m), np.uint8), np.zeros(0), np.zeros(0, np.int64)
-    step = first_round or max(m, 16)
+    step = first_round or max(m, MIN_ROUND)
     while len(d_all) < pairs_wanted:
         z, stratum = sampler.draw(min(step, pairs_wanted - len(d_all)))
         values = np.asarray(value_fn(np.concatenate([z, 1 - z])), dtype=np.float64)
@@ -280,9 +283,28 @@ def shapley_rounds(value_fn, m, budget=1000, seed=0, tolerance=None, allocation=
             stderr = np.zeros(m)
         estimate = ShapleyEstimate(phi, stderr, v0, v1, 2 + 2 * len(d_all), exact)
         yield estimate
-        if tolerance is not None and len(d_all) >= 2 * m and estimate.band.max() <= tolerance * estimate.scale:
+        if tolerance is None:
+            step = max(MIN_ROUND, len(d_all) // 2)
+            continue
+        if len(d_all) >= 2 * m and estimate.band.max() <= tolerance * estimate.scale:
             return
-        step = max(16, len(d_all) // 2)
+        step = next_round(len(d_all), estimate.band.max() / max(estimate.scale, 1e-300) / tolerance,
+                          2 * m - len(d_all))
+
+
+def next_round(drawn, ratio, to_first_check):
+    """Pairs to draw next, when ``drawn`` pairs leave the band ``ratio`` times as wide as the tolerance.
+
+    The band narrows as 1/sqrt(pairs), so ``drawn * ratio^2`` pairs should meet the tolerance:
+    the round draws what is missing, plus :data:`ROUND_MARGIN` of it (the ratio itself is an
+    estimate). Without this, rounds growing by half of what has been drawn overshoot the
+    stopping point by a fifth of the calls on average. The round is at least
+    :data:`MIN_ROUND` pairs and reaches the first check (``to_first_check`` pairs away), and
+    at most half of what has been drawn: a band that is still far off (early, few pairs)
+    says little about where it will end.
+    """
+    missing = drawn * (ratio ** 2 - 1) * (1 + ROUND_MARGIN) if np.isfinite(ratio) else np.inf
+    return int(max(MIN_ROUND, to_first_check, min(np.ceil(missing), drawn // 2)))
 
 
 def explain_function(value_fn, m, budget=1000, seed=0, tolerance=None, **options):

@@ -150,6 +150,17 @@ def test_tolerance_stops_early_and_rounds_rise():
     assert covered.exact and np.allclose(covered.values, phi) and covered.n_evaluations == 2 ** m
 
 
+def test_rounds_are_sized_to_meet_the_tolerance():
+    """After a round that leaves the band ``ratio`` times the tolerance, the next draws what the 1/sqrt(pairs) law
+    says is missing (plus 5%), between 16 pairs (and the first check) and half of what has been drawn."""
+    from minivgg.explain.shapley import next_round
+    assert next_round(500, 1.1, -436) == int(np.ceil(500 * (1.1 ** 2 - 1) * 1.05))      # 111 pairs
+    assert next_round(500, 3.0, -436) == 250                        # far off: at most half of what is drawn
+    assert next_round(500, 1.001, -436) == 16                        # nearly there: the smallest round
+    assert next_round(32, 40.0, 32) == 32                            # the first check (2m = 64 pairs) is reached
+    assert next_round(300, np.inf, -236) == 150                      # no scale yet: half
+
+
 def test_modelling_interactions_beats_plain_kernel_shap():
     """Size terms and three-way interactions cut the error on a game that has them (the module's claim)."""
     m = 12
@@ -244,6 +255,19 @@ def test_kernelshap_on_the_model_is_exact_for_few_regions(rng, output):
         return p if output == "probability" else np.log(p / (1 - p))
     np.testing.assert_allclose(result.values, brute_force_shapley(value, 6), atol=1e-9)
     assert result.pixel_map().shape == (32, 32) and result.summary()["n_evaluations"] == 64
+
+
+def test_coalition_images_match_their_naive_twin(rng):
+    """The kernel that builds a batch of masked images writes exactly what ``np.where`` gives, C-contiguous."""
+    from minivgg.explain.kernelshap import coalition_images, coalition_images_naive
+    image = rng.standard_normal((3, 20, 24)).astype(np.float32)
+    background = rng.standard_normal((3, 20, 24)).astype(np.float32)
+    regions = rng.integers(0, 7, (20, 24))
+    z = rng.integers(0, 2, (5, 7)).astype(np.uint8)
+    out = np.full((5, 3, 20, 24), np.nan, np.float32)
+    coalition_images(image, background, regions, z, out)
+    np.testing.assert_array_equal(out, coalition_images_naive(image, background, regions, z))
+    assert not coalition_images_naive(image, background, regions, z).flags.c_contiguous   # why the kernel exists
 
 
 def test_kernelshap_progress_rises_and_rounds_end_at_the_call():

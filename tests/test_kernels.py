@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from minivgg.nn import activation, conv, dense, pool
+from minivgg.nn.pool import maxpool2x2_forward
 
 SHAPES = [(1, 1, 2, 2), (2, 3, 6, 8), (3, 5, 10, 4), (2, 16, 14, 14)]
 
@@ -118,6 +119,14 @@ def test_every_fast_convolution_matches_naive(rng, shape, dtype, tol, threads, r
         np.testing.assert_allclose(out, ref, rtol=t, atol=t * scale)
     relu = conv.conv3x3_forward_direct(x, w, b, relu=True)
     np.testing.assert_allclose(relu, np.maximum(ref, 0), rtol=tol, atol=tol * scale)
+    if H % 2 == 0 and W % 2 == 0:
+        # The first layer's convolution, ReLU and pool in one pass: bit for bit the three in turn.
+        xn = x.copy()
+        xn[0, 0, 0, :2] = np.nan                  # a NaN goes through the ReLU as 0, fused or not
+        unfused = maxpool2x2_forward(conv.conv3x3_forward_direct(xn, w, b, relu=True))
+        np.testing.assert_array_equal(conv.conv3x3_forward_direct(xn, w, b, relu=True, pool=True), unfused)
+        np.testing.assert_array_equal(conv.conv3x3_forward(xn, w, b, relu=True, pool=True),
+                                      maxpool2x2_forward(conv.conv3x3_forward(xn, w, b, relu=True)))
     for dw, t in ((winograd.conv3x3_weight_grad(dout, x), tol), (winograd.conv3x3_weight_grad(dout, x, F4), f4_tol),
                   (conv.conv3x3_weight_grad_im2col(dout, x), tol)):
         assert dw.dtype == dtype

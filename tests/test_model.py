@@ -82,17 +82,26 @@ def test_tape_keeps_watched_outputs_and_gradients(tiny64, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_convolutions_apply_their_relu_exactly_as_the_relu_layers(rng, dtype):
-    """VGG8.forward lets each convolution apply the ReLU after it (one memory pass less): the result is bit for
-    bit that of calling the layers one by one, and a watched convolution keeps its output before the ReLU."""
+def test_convolutions_apply_their_relu_exactly_as_the_relu_layers(rng, dtype, monkeypatch):
+    """VGG8.forward lets each convolution apply the ReLU after it (one memory pass less), and without a tape
+    the first layer its pool as well: the result is bit for bit that of calling the layers one by one, and a
+    watched convolution keeps its output before the ReLU."""
+    from minivgg.nn import conv
+    fused = []
+    original = conv.direct_relu_maxpool_rows
+    monkeypatch.setattr(conv, "direct_relu_maxpool_rows", lambda *a: fused.append(1) or original(*a))
     model = VGG8(channels=(8, 8, 16, 16, 16, 16, 16, 16), hidden=8, image_size=64, dtype=dtype, seed=2)
     x = rng.standard_normal((3, 3, 64, 64)).astype(dtype)
     h = x
     for _, layer in model.layers:
         h = layer.forward(h)[0]
+    assert not fused
     np.testing.assert_array_equal(model.forward(x), h)
+    assert fused                                        # the first block, fused
+    fused.clear()
     tape = Tape(watch={"features.3", "features.4"})
     np.testing.assert_array_equal(model.forward(x, tape=tape), h)
+    assert not fused                                    # a tape's pass keeps the ReLU's output for backward
     before, after = tape.outputs["features.3"], tape.outputs["features.4"]
     assert (before < 0).any() and (after >= 0).all()
     np.testing.assert_array_equal(after, np.where(before > 0, before, 0))

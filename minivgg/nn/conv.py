@@ -69,6 +69,7 @@ import numba
 import numpy as np
 
 from minivgg.nn import activation, winograd
+from minivgg.nn.pool import maxpool2x2_forward
 from minivgg.nn.threads import get_threads, parallel_for, split
 from minivgg.nn.winograd4 import F4
 
@@ -279,15 +280,52 @@ def add_bias(rows, b, relu):
 
 
 @numba.njit(cache=True, nogil=True)
-def direct_rows(x, w, b, out, i0, i1, relu):
-    """Output rows i0..i1-1 of one image by the formula itself, a whole row of pixels at a time.
+def _direct_row(x, w, b, ks, i, acc):
+    """``acc[q, :] = b[ks[q]] + sum_{c, dy, dx} w[ks[q], c, dy, dx] * xpad[c, i + dy, dx : dx + W]``: output row ``i``
+    of the four output channels ``ks``, for one image ``x`` (C, H, W); ``acc`` (4, W).
 
-    ``out[k, i, :] = b[k] + sum_{c, dy, dx} w[k, c, dy, dx] * xpad[c, i + dy, dx : dx + W]``:
     27 multiply-adds per output value for 3 input channels, in passes over rows that stay
     in the L1 cache, and no unrolled copy of the input. Four output channels are computed
     per pass, so that each input value loaded serves 12 multiply-adds instead of 3 (the
     loop is bound by loads and stores, not by arithmetic). The first and last columns, where
     a tap falls on the zero padding, are added separately.
+    """
+    C, H, W = x.shape
+    for q in range(4):
+        acc[q, :] = b[ks[q]]
+    for c in range(C):
+        for dy in range(3):
+            src = i + dy - 1
+            if src < 0 or src >= H:
+                continue
+            row = x[c, src]
+            a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
+            u0, u1, u2 = w[ks[0], c, dy, 0], w[ks[0], c, dy, 1], w[ks[0], c, dy, 2]
+            v0, v1, v2 = w[ks[1], c, dy, 0], w[ks[1], c, dy, 1], w[ks[1], c, dy, 2]
+            s0, s1, s2 = w[ks[2], c, dy, 0], w[ks[2], c, dy, 1], w[ks[2], c, dy, 2]
+            t0, t1, t2 = w[ks[3], c, dy, 0], w[ks[3], c, dy, 1], w[ks[3], c, dy, 2]
+            for j in range(1, W - 1):
+                left, mid, right = row[j - 1], row[j], row[j + 1]
+                a0[j] += u0 * left + u1 * mid + u2 * right
+                a1[j] += v0 * left + v1 * mid + v2 * right
+                a2[j] += s0 * left + s1 * mid + s2 * right
+                a3[j] += t0 * left + t1 * mid + t2 * right
+            for j in range(0, W, max(W - 1, 1)):            # the edges (0 and W-1): taps on padding
+                for q in range(4):
+                    for t in range(3):
+                        if 0 <= j + t - 1 < W:
+                            acc[q, j] += w[ks[q], c, dy, t] * row[j + t - 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _channel_group(k0, K):
+    """Output channels k0..k0+3, a short last group repeating its last channel."""
+    return k0, min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def direct_rows(x, w, b, out, i0, i1, relu):
+    """Output rows i0..i1-1 of one image by the formula itself (:func:`_direct_row`), four channels at a time.
 
     Parameters
     ----------
@@ -297,50 +335,59 @@ def direct_rows(x, w, b, out, i0, i1, relu):
     out : ndarray, shape (K, H, W); rows i0..i1-1 are written
     relu : bool, write max(out, 0)
     """
-    C, H, W = x.shape
-    K = w.shape[0]
+    K, W = w.shape[0], x.shape[2]
     acc = np.empty((4, W), dtype=out.dtype)
     for k0 in range(0, K, 4):
-        ks = (k0, min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1))   # a short last group repeats
+        ks = _channel_group(k0, K)
         for i in range(i0, i1):
-            for q in range(4):
-                acc[q, :] = b[ks[q]]
-            for c in range(C):
-                for dy in range(3):
-                    src = i + dy - 1
-                    if src < 0 or src >= H:
-                        continue
-                    row = x[c, src]
-                    a0, a1, a2, a3 = acc[0], acc[1], acc[2], acc[3]
-                    u0, u1, u2 = w[ks[0], c, dy, 0], w[ks[0], c, dy, 1], w[ks[0], c, dy, 2]
-                    v0, v1, v2 = w[ks[1], c, dy, 0], w[ks[1], c, dy, 1], w[ks[1], c, dy, 2]
-                    s0, s1, s2 = w[ks[2], c, dy, 0], w[ks[2], c, dy, 1], w[ks[2], c, dy, 2]
-                    t0, t1, t2 = w[ks[3], c, dy, 0], w[ks[3], c, dy, 1], w[ks[3], c, dy, 2]
-                    for j in range(1, W - 1):
-                        left, mid, right = row[j - 1], row[j], row[j + 1]
-                        a0[j] += u0 * left + u1 * mid + u2 * right
-                        a1[j] += v0 * left + v1 * mid + v2 * right
-                        a2[j] += s0 * left + s1 * mid + s2 * right
-                        a3[j] += t0 * left + t1 * mid + t2 * right
-                    for j in range(0, W, max(W - 1, 1)):            # the edges (0 and W-1): taps on padding
-                        for q in range(4):
-                            for t in range(3):
-                                if 0 <= j + t - 1 < W:
-                                    acc[q, j] += w[ks[q], c, dy, t] * row[j + t - 1]
+            _direct_row(x, w, b, ks, i, acc)
             for q in range(4):
                 for j in range(W):
                     out[ks[q], i, j] = activation.relu_if(acc[q, j], relu)
 
 
-def conv3x3_forward_direct(x, w, b, relu=False):
+@numba.njit(cache=True, nogil=True)
+def direct_relu_maxpool_rows(x, w, b, out, r0, r1):
+    """Rows r0..r1-1 of ``maxpool2x2(max(conv(x), 0))`` for one image: (C, H, W) -> ``out`` (K, H/2, W/2).
+
+    ``out[k, r, j] = max of max(conv, 0) over rows 2r, 2r+1 and columns 2j, 2j+1``, equal bit for
+    bit to :func:`direct_rows` with ``relu`` and then the pool. The two convolution rows of a pooled row live in a
+    small buffer, so the full-size output of the first layer, four times the pooled one,
+    is never written to memory nor read back by the pool.
+    """
+    K, W = w.shape[0], x.shape[2]
+    acc = np.empty((2, 4, W), dtype=out.dtype)
+    for k0 in range(0, K, 4):
+        ks = _channel_group(k0, K)
+        for r in range(r0, r1):
+            _direct_row(x, w, b, ks, 2 * r, acc[0])
+            _direct_row(x, w, b, ks, 2 * r + 1, acc[1])
+            for q in range(4):
+                for j in range(W // 2):       # the ReLU first, as the layers in turn would (NaN -> 0)
+                    top = max(activation.relu_if(acc[0, q, 2 * j], True),
+                              activation.relu_if(acc[0, q, 2 * j + 1], True))
+                    bottom = max(activation.relu_if(acc[1, q, 2 * j], True),
+                                 activation.relu_if(acc[1, q, 2 * j + 1], True))
+                    out[ks[q], r, j] = max(top, bottom)
+
+
+def conv3x3_forward_direct(x, w, b, relu=False, pool=False):
     """Same-padded 3x3 convolution by :func:`direct_rows`: (N, C, H, W) -> (N, K, H, W), for few input channels.
 
     For a network's first layer (3 channels) the arithmetic is small (27 multiply-adds per
     output) and im2col's unrolled copy, 9 times the input, costs more than the products:
     measured 2-3 times slower than this loop. Work items as :func:`conv3x3_forward_im2col`'s.
+    ``pool=True`` (H and W even): ``maxpool2x2(max(out, 0))``, (N, K, H/2, W/2), by
+    :func:`direct_relu_maxpool_rows`.
     """
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
+    if pool:
+        out = np.empty((N, w.shape[0], H // 2, W // 2), dtype=x.dtype)
+        jobs = _row_jobs(N, H // 2, W)
+        parallel_for(len(jobs), lambda j: direct_relu_maxpool_rows(x[jobs[j][0]], w, b, out[jobs[j][0]],
+                                                                   *jobs[j][1:]))
+        return out
     out = np.empty((N, w.shape[0], H, W), dtype=x.dtype)
     jobs = _row_jobs(N, H, W)
     parallel_for(len(jobs), lambda j: direct_rows(x[jobs[j][0]], w, b, out[jobs[j][0]], *jobs[j][1:], relu))
@@ -392,20 +439,27 @@ def conv3x3_weight_grad_im2col(dout, x):
     return sum(parallel_for(len(shares), run)).reshape(K, C, 3, 3)
 
 
-def conv3x3_forward(x, w, b, relu=False):
+def conv3x3_forward(x, w, b, relu=False, pool=False):
     """Same-padded 3x3 convolution, the fast path: Winograd or im2col (see the module docstring).
 
     Shapes as :func:`conv3x3_forward_naive`: x (N, C, H, W), w (K, C, 3, 3), b (K,) -> (N, K, H, W).
     ``relu=True`` returns max(out, 0) instead, computed in the pass that writes ``out``
     (the network uses it for the ReLU after each convolution: one pass over memory less).
+    ``pool=True`` (with ``relu``; H and W even) returns the 2x2 max-pool of that, (N, K, H/2, W/2):
+    for the direct algorithm in the same pass (:func:`direct_relu_maxpool_rows`), else by
+    :func:`minivgg.nn.pool.maxpool2x2_forward` after it.
     """
+    if pool and not (relu and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0):
+        raise ValueError(f"pool=True needs relu=True and an even height and width, got relu={relu}, {x.shape}")
     x = np.ascontiguousarray(x)
     algorithm = algorithm_for(x)
     if algorithm == "direct":
-        return conv3x3_forward_direct(x, w, b, relu)
+        return conv3x3_forward_direct(x, w, b, relu, pool)
     if algorithm == "im2col":
-        return conv3x3_forward_im2col(x, w, b, relu)
-    return winograd.conv3x3_forward(x, w, b, relu, scheme=algorithm)
+        out = conv3x3_forward_im2col(x, w, b, relu)
+    else:
+        out = winograd.conv3x3_forward(x, w, b, relu, scheme=algorithm)
+    return maxpool2x2_forward(out) if pool else out
 
 
 def conv3x3_backward(dout, x, w, need_dx=True):

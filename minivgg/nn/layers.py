@@ -75,14 +75,15 @@ class Conv3x3(Layer):
         self.params["weight"] = (rng.standard_normal((out_channels, in_channels, 3, 3)) * std).astype(dtype)
         self.params["bias"] = np.zeros(out_channels, dtype=dtype)
 
-    def forward(self, x, train=False, rng=None, relu=False):
-        """``relu=True``: the output of this layer and a ReLU after it (see VGG8.forward)."""
+    def forward(self, x, train=False, rng=None, relu=False, pool=False):
+        """``relu=True``: the output of this layer and a ReLU after it; ``pool=True`` as well: and a 2x2
+        max-pool after that (see VGG8.forward; :func:`minivgg.nn.conv.conv3x3_forward`)."""
         k, c = self.params["weight"].shape[:2]
         if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != c:
             self._fail(f"(N, {c}, H, W)", x)
         _check_float(self, x, self.params["weight"].dtype)
         x = np.ascontiguousarray(x)
-        return conv.conv3x3_forward(x, self.params["weight"], self.params["bias"], relu=relu), x
+        return conv.conv3x3_forward(x, self.params["weight"], self.params["bias"], relu=relu, pool=pool), x
 
     def backward(self, dout, cache, need_dx=True):
         dx, dw, db = conv.conv3x3_backward(dout, cache, self.params["weight"], need_dx=need_dx)

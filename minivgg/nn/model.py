@@ -19,7 +19,8 @@ layout out once; the network, the model file's checks and ``minivgg info`` all r
 save a pass over the largest arrays and give the same numbers bit for bit (tested):
 
 * :class:`ConvReLU` (forward): a convolution applies the ReLU after it while it writes
-  its output (``Conv3x3.forward(relu=True)``);
+  its output (``Conv3x3.forward(relu=True)``); in a pass that keeps nothing for a
+  backward pass, :class:`ConvReLUPool` applies the max-pool after that as well;
 * :class:`ReLUPool` (backward): the backward pass through a ReLU and the pool after it is
   one in-place pass (:func:`minivgg.nn.pool.relu_maxpool2x2_backward_inplace`).
 
@@ -239,14 +240,20 @@ class VGG8:
             raise ValueError(f"expected {self.dtype} input for this {self.dtype} model, got {x.dtype} "
                              f"(convert with x.astype(np.{self.dtype}))")
 
-    def forward_blocks(self, watch=frozenset()):
+    def forward_blocks(self, watch=frozenset(), pools=False):
         """The forward pass as steps: single layers, and a :class:`ConvReLU` for each conv whose output
-        nobody watches (``watch``: layer names whose outputs a tape keeps)."""
+        nobody watches (``watch``: layer names whose outputs a tape keeps); with ``pools`` (a pass
+        that keeps nothing) a :class:`ConvReLUPool` where a max-pool follows as well."""
         blocks, layers, i = [], self.layers, 0
         while i < len(layers):
             name, layer = layers[i]
             following = layers[i + 1][1] if i + 1 < len(layers) else None
+            then = layers[i + 2][1] if i + 2 < len(layers) else None
             if isinstance(layer, Conv3x3) and isinstance(following, ReLU) and following.inplace and name not in watch:
+                if pools and isinstance(then, MaxPool2x2):
+                    blocks.append(ConvReLUPool(layers[i], layers[i + 1], layers[i + 2]))
+                    i += 3
+                    continue
                 blocks.append(ConvReLU(layers[i], layers[i + 1]))
                 i += 2
             else:
@@ -282,7 +289,7 @@ class VGG8:
         # Subnormal floats are flushed to zero meanwhile (see minivgg.nn.denormals).
         with np.errstate(over="ignore", invalid="ignore"), denormals.flushed():
             names = self.layer_names
-            for block in self.forward_blocks(watch):
+            for block in self.forward_blocks(watch, pools=tape is None):
                 x, caches = block.forward(x, train, rng)
                 if tape is None:
                     continue
@@ -480,6 +487,32 @@ class ConvReLU:
         (conv_name, conv), (relu_name, _) = self.conv, self.relu
         out, cache = conv.forward(x, train=train, rng=rng, relu=True)
         return out, {conv_name: cache, relu_name: out}
+
+
+@dataclass(frozen=True)
+class ConvReLUPool:
+    """Fused forward block of a pass that keeps nothing: a 3x3 convolution, its ReLU and the 2x2 max-pool after.
+
+    ``out = maxpool2x2(max(conv(x), 0))``, (N, C, H, W) -> (N, K, H/2, W/2), equal bit for bit
+    to the three layers in turn. For a first layer (the direct algorithm) the convolution's
+    full-size output, four times the pooled one, is never written
+    (:func:`minivgg.nn.conv.direct_relu_maxpool_rows`): 13 MB per image for the paper's
+    224-pixel input. No caches: the backward pass would need the ReLU's output.
+    """
+    conv: tuple        # (name, Conv3x3)
+    relu: tuple        # (name, ReLU)
+    pool: tuple        # (name, MaxPool2x2)
+
+    @property
+    def names(self):
+        return (self.conv[0], self.relu[0], self.pool[0])
+
+    def forward(self, x, train, rng):
+        conv, pool_layer = self.conv[1], self.pool[1]
+        if x.ndim == 4 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0:
+            return conv.forward(x, train=train, rng=rng, relu=True, pool=True)[0], {}
+        out, _ = conv.forward(x, train=train, rng=rng, relu=True)
+        return pool_layer.forward(out)[0], {}              # the pool's own error, naming its layer
 
 
 @dataclass(frozen=True)
