@@ -15,6 +15,8 @@ anatomy. Without it, a third or more of the regions can be empty air, each costi
 Kernel-SHAP model calls and each carrying only noise.
 """
 
+import heapq
+
 import numpy as np
 from scipy import ndimage
 
@@ -136,8 +138,9 @@ def _exact_count(labels, gray, n):
 def _merge_smallest(out, gray, count, n):
     """Merge regions 0..count-1 of ``out`` (smallest first, into the most similar neighbour) down to ``n``."""
     keep = out >= 0
-    size = np.bincount(out[keep], minlength=count).astype(float)
-    total = np.bincount(out[keep], weights=gray[keep], minlength=count)
+    # Python lists, not arrays: the loop below reads single values, which a list gives 5 times faster.
+    size = np.bincount(out[keep], minlength=count).astype(float).tolist()
+    total = np.bincount(out[keep], weights=gray[keep], minlength=count).tolist()
     neighbours = [set() for _ in range(count)]
     for a, b in ((out[:, :-1], out[:, 1:]), (out[:-1], out[1:])):
         touch = (a != b) & (a >= 0) & (b >= 0)
@@ -146,12 +149,19 @@ def _merge_smallest(out, gray, count, n):
             neighbours[j].add(i)
     alive = set(range(count))
     parent = np.arange(count)
+    # The smallest region, from a heap of (size, label): the smallest label among equal sizes, and an
+    # entry whose region has grown or gone since is skipped.
+    smallest = [(s, r) for r, s in enumerate(size)]
+    heapq.heapify(smallest)
     while len(alive) > n:
-        k = min(alive, key=lambda r: size[r])
+        s, k = heapq.heappop(smallest)
+        if k not in alive or s != size[k]:
+            continue
         near = neighbours[k] or (alive - {k})         # an island: join any other region
         target = min(near, key=lambda r: abs(total[r] / size[r] - total[k] / size[k]))
         size[target] += size[k]
         total[target] += total[k]
+        heapq.heappush(smallest, (size[target], target))
         for r in neighbours[k]:
             neighbours[r].discard(k)
             if r != target:

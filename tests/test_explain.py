@@ -558,7 +558,6 @@ def test_combined_figure_has_three_panels_of_one_size():
         assert box.width == pytest.approx(boxes[0].width, abs=1) and box.height == pytest.approx(boxes[0].height, abs=1)
     labels = [ax.get_ylabel() for ax in fig.axes]
     assert "Grad-CAM, scaled to its maximum" in labels and "contribution to probability" in labels
-    __import__("matplotlib.pyplot").pyplot.close(fig)
 
 
 def test_raw_files_carry_the_standard_errors(tmp_path):

@@ -127,8 +127,9 @@ def test_shap_panel_redraws_every_round_and_progress_only_rises(tmp_path, monkey
     monkeypatch.setattr(MiniVGGApp, "set_progress", spy_progress)
 
     async def run():
+        # A tolerance too small to meet: the run spends its whole budget, in rounds.
         app = MiniVGGApp(tiny_model(), image=RA_SAMPLE, out_dir=tmp_path / "out", graphics="halfcell",
-                         settings=ExplainSettings(budget=200, regions=8), palette="truecolor")
+                         settings=ExplainSettings(budget=200, regions=8, tolerance=1e-9), palette="truecolor")
         async with app.run_test(size=(130, 40)) as pilot:
             await settle(app, pilot)
             progress.clear()

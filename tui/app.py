@@ -145,7 +145,7 @@ class MiniVGGApp(App):
         self.settings = settings
         self.palette = palette
         self.current = None                 # the Opened image on screen
-        self.saving = threading.Lock()      # matplotlib's pyplot is not thread-safe: one save at a time
+        self.saving = threading.Lock()      # one save at a time: two saves of an image write the same files
         self.runs = itertools.count(1)      # SHAP runs, numbered (see Opened.keep_shap)
         self.beside = False
 
