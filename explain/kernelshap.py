@@ -60,16 +60,22 @@ def coalition_images(image, background, regions, z, out):
 
     Why a kernel: NumPy's ``where`` gives the batch the memory order of its broadcast
     inputs (the batch axis innermost), so the first convolution had to copy it once more;
-    both passes cost 8 ms per 32 images of 128 px, a quarter of a model call of the bundled
-    model. This writes each image once, in order.
+    both passes cost 8 ms per 24 images of 128 px, a fifth of a model call of the bundled
+    model. This writes each image once, in order, a row at a time: which pixels of the
+    row are kept, then each channel's row from the image or the background (0.5 ms).
     """
     B, C, H, W = out.shape
+    kept = np.empty(W, dtype=np.bool_)
     for b in range(B):
+        zb = z[b]
         for i in range(H):
+            labels = regions[i]
             for j in range(W):
-                kept = z[b, regions[i, j]] != 0
-                for c in range(C):
-                    out[b, c, i, j] = image[c, i, j] if kept else background[c, i, j]
+                kept[j] = zb[labels[j]] != 0
+            for c in range(C):
+                src, fill, dst = image[c, i], background[c, i], out[b, c, i]
+                for j in range(W):
+                    dst[j] = src[j] if kept[j] else fill[j]
 
 
 @dataclass
