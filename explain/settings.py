@@ -22,8 +22,9 @@ BLUR_WARNING = ("the blur baseline asks what the model says of a blurred image, 
 # Kernel-SHAP's defaults. 32 regions: on 24 fresh easy RA phantoms the map's top region was on a
 # lesion in 92% of them (24 regions: 88%; more calls did not change it, smaller regions did). The
 # run stops before the budget of 2000 calls once every value is known to within 20% of the map's
-# scale, all at once (95%): after 600-1400 calls on the bundled samples (24 regions), with a
-# largest error of 4-11% of the scale against a 4000-call run.
+# scale, all at once (95%): after 600-1400 calls on the bundled samples at 24 regions, with a
+# largest error of 4-11% of the scale against a 4000-call run; at 32, after 1100-1500 calls on
+# four of the six bundled samples (the other two use the budget).
 DEFAULT_REGIONS, DEFAULT_BUDGET, DEFAULT_TOLERANCE = 32, 2000, 0.2
 
 
