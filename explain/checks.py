@@ -77,7 +77,7 @@ def noisy_linear_imputation(image, removed, rng, noise=0.01):
         a_vals.append(-weight[unknown])
         known = inside[~unknown]
         rhs[known] += weight[~unknown, None] * image[:, r[known], c[known]].T
-    from scipy import sparse          # here, not at the top: every command imports this module (0.1-0.3 s)
+    from scipy import sparse  # here, not at the top: every command imports this module (0.1-0.3 s)
     from scipy.sparse.linalg import spsolve
     matrix = sparse.csr_matrix((np.concatenate(a_vals), (np.concatenate(a_rows), np.concatenate(a_cols))),
                                shape=(len(rows), len(rows)))
@@ -142,7 +142,7 @@ def cascading_randomization(model, explain_fn, image, target, seed=0):
     -------
     list of (layer name, rho), from the output layer down to the first conv.
     """
-    from scipy.stats import spearmanr    # here, not at the top: SciPy's statistics take 0.3 s to import
+    from scipy.stats import spearmanr  # here, not at the top: SciPy's statistics take 0.3 s to import
     original = explain_fn(model, image, target).ravel()
     randomized = copy.deepcopy(model)
     rng = np.random.default_rng(seed)
