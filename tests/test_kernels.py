@@ -127,6 +127,9 @@ def test_every_fast_convolution_matches_naive(rng, shape, dtype, tol, threads, r
         np.testing.assert_array_equal(conv.conv3x3_forward_direct(xn, w, b, relu=True, pool=True), unfused)
         np.testing.assert_array_equal(conv.conv3x3_forward(xn, w, b, relu=True, pool=True),
                                       maxpool2x2_forward(conv.conv3x3_forward(xn, w, b, relu=True)))
+    else:
+        with pytest.raises(ValueError, match="even height and width"):
+            conv.conv3x3_forward(x, w, b, relu=True, pool=True)
     for dw, t in ((winograd.conv3x3_weight_grad(dout, x), tol), (winograd.conv3x3_weight_grad(dout, x, F4), f4_tol),
                   (conv.conv3x3_weight_grad_im2col(dout, x), tol)):
         assert dw.dtype == dtype
