@@ -235,9 +235,13 @@ def test_fast_path_picks_each_algorithm_where_it_measured_fastest():
     assert conv.algorithm_for(shape(1, 512, 14, 14)) == "im2col"           # one small map
     assert conv.algorithm_for(shape(1, 512, 28, 28)) is winograd.F2
     assert conv.algorithm_for(shape(4, 512, 14, 14)) is winograd.F2
+    assert conv.algorithm_for(shape(16, 512, 14, 14)) is winograd.F2                      # 14 would pad to 16
     assert conv.algorithm_for(shape(1, 256, 56, 56)) is F4 and conv.algorithm_for(shape(32, 128, 8, 8)) is F4
-    assert conv.weight_grad_algorithm_for(shape(32, 64, 32, 32)) is winograd.F2           # dW: few channels
-    assert conv.weight_grad_algorithm_for(shape(16, 512, 14, 14)) is winograd.F2          # 14 is padded to 16
+    # dW: F(4x4, 3x3) from 16 input channels with AVX-512, from 128 without (measured on one of each).
+    assert conv.WINOGRAD4_DW_MIN_CHANNELS == (16 if conv.has_avx512() else 128)
+    assert conv.weight_grad_algorithm_for(shape(32, 64, 32, 32)) is (F4 if conv.has_avx512() else winograd.F2)
+    assert conv.weight_grad_algorithm_for(shape(32, 8, 32, 32)) is winograd.F2            # few channels
+    assert conv.weight_grad_algorithm_for(shape(16, 512, 14, 14)) is winograd.F2          # 14 would pad to 16
     assert conv.weight_grad_algorithm_for(shape(16, 256, 56, 56)) is F4
     assert conv.weight_grad_algorithm_for(shape(16, 3, 224, 224)) == "direct"            # dW by im2col
     # The network's fast path agrees with the naive twin whichever algorithm it takes.

@@ -55,9 +55,10 @@ against each other:
   im2col;
 * fewer than :data:`WINOGRAD_MIN_POSITIONS` output positions (N*H*W) in the batch: im2col
   (for a single 14x14 map, transforming all K x C kernels costs more than it saves);
-* from :data:`WINOGRAD4_MIN_POSITIONS`: F(4x4, 3x3); in between, F(2x2, 3x3). ``dW`` keeps
-  F(2x2, 3x3) for fewer than :data:`WINOGRAD4_DW_MIN_CHANNELS` input channels
-  (:func:`weight_grad_algorithm_for`).
+* from :data:`WINOGRAD4_MIN_POSITIONS`, on sides that are multiples of 4: F(4x4, 3x3); else
+  F(2x2, 3x3) (a 14x14 map would be padded to 16x16: 31% more tiles). ``dW`` keeps
+  F(2x2, 3x3) for fewer than :data:`WINOGRAD4_DW_MIN_CHANNELS` input channels, a number
+  that depends on the processor (:func:`weight_grad_algorithm_for`).
 
 ``dx`` is computed like a forward pass on ``dout``: Winograd with the flipped kernel, or col2im.
 The products run in NumPy's BLAS (``np.matmul``); the loops are compiled with numba.
@@ -139,10 +140,23 @@ WINOGRAD_MIN_CHANNELS = 8       # measured: at 3 channels im2col is 3x faster th
 WINOGRAD_MIN_POSITIONS = 784    # N*H*W; measured (512 -> 512 channels, 2 threads): at 1x14x14 im2col is
                                 # 2x faster, at 1x28x28 and 4x14x14 they tie, from there Winograd wins
 WINOGRAD4_MIN_POSITIONS = 2048  # measured (benchmarks/bench_kernels.py): F(4x4) is 1.3x slower than F(2x2)
-                                # at 1x28x28 (512 -> 512), ties at 1x56x56 and 16x14x14, and is 1.2-1.5x
-                                # faster from 32x8x8 (128 -> 128) and 16x28x28 up
-WINOGRAD4_DW_MIN_CHANNELS = 128 # measured for dW: F(4x4) 1.3-1.4x slower than F(2x2) at 32x16..64 channels
-                                # (64 down to 32 px) and at 16x512x14x14, faster from 128 channels
+                                # at 1x28x28 (512 -> 512), ties at 1x56x56, and is 1.2-1.5x faster from
+                                # 32x8x8 (128 -> 128) and 16x28x28 up; at 16x14x14, padded to 16x16, it tied
+                                # on an AMD EPYC and was 1.2x slower on an Intel Xeon: F(4x4) takes only
+                                # sides that are multiples of 4
+
+
+def has_avx512():
+    """True when numba compiles for a processor with AVX-512 (its host's features, as LLVM reports them)."""
+    from llvmlite import binding
+    return bool(binding.get_host_cpu_features().get("avx512f", False))
+
+
+# Measured for dW on two machines (benchmarks/bench_kernels.py): on an AMD EPYC (AVX2, 512 KB of L2 cache per
+# core) F(4x4) was 1.3-1.4x slower than F(2x2) at 32x16..64 channels (64 down to 32 px) and faster from 128
+# channels; on an Intel Xeon (AVX-512, 2 MB) it was 1.3x faster from 16 channels up, and a training step of
+# the paper's model 5-6% faster (batch 1 and 16).
+WINOGRAD4_DW_MIN_CHANNELS = 16 if has_avx512() else 128
 
 
 def algorithm_for(x):
@@ -153,17 +167,15 @@ def algorithm_for(x):
         return "direct"
     if n * h * w < WINOGRAD_MIN_POSITIONS:
         return "im2col"
-    return F4 if n * h * w >= WINOGRAD4_MIN_POSITIONS else winograd.F2
+    return F4 if n * h * w >= WINOGRAD4_MIN_POSITIONS and h % 4 == 0 and w % 4 == 0 else winograd.F2
 
 
 def weight_grad_algorithm_for(x):
     """The algorithm for ``dW`` of a layer with input ``x``: as :func:`algorithm_for`, except that F(4x4, 3x3)
-    gives way to F(2x2, 3x3) below :data:`WINOGRAD4_DW_MIN_CHANNELS` input channels or on a side that is not a
-    multiple of 4: there its many small products and padded tiles cost more than they save."""
+    gives way to F(2x2, 3x3) below :data:`WINOGRAD4_DW_MIN_CHANNELS` input channels (where its many small
+    products cost more than they save on some processors)."""
     chosen = algorithm_for(x)
-    if chosen is F4 and (x.shape[1] < WINOGRAD4_DW_MIN_CHANNELS or x.shape[2] % 4 or x.shape[3] % 4):
-        return winograd.F2
-    return chosen
+    return winograd.F2 if chosen is F4 and x.shape[1] < WINOGRAD4_DW_MIN_CHANNELS else chosen
 
 
 @numba.njit(cache=True, nogil=True)
