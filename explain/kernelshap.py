@@ -278,7 +278,7 @@ class KernelSHAP:
             out, i = np.empty(len(z)), 0
             # Calls of equal size, none above the batch size: 50 coalitions go as 25 + 25, not 24 + 24 + 2
             # (a small call costs nearly as much per image as a batch of one).
-            for part in np.array_split(z, -(-len(z) // self.batch_size)):
+            for part in np.array_split(z, max(1, -(-len(z) // self.batch_size))):
                 coalition_images(image, background, labels, part, batch[:len(part)])
                 out[i:i + len(part)] = self.output_of(batch[:len(part)], target)
                 i += len(part)

@@ -130,6 +130,8 @@ def test_every_fast_convolution_matches_naive(rng, shape, dtype, tol, threads, r
     else:
         with pytest.raises(ValueError, match="even height and width"):
             conv.conv3x3_forward(x, w, b, relu=True, pool=True)
+    with pytest.raises(ValueError, match="needs relu=True"):      # the fused pool follows the ReLU
+        conv.conv3x3_forward_direct(x, w, b, relu=False, pool=True)
     for dw, t in ((winograd.conv3x3_weight_grad(dout, x), tol), (winograd.conv3x3_weight_grad(dout, x, F4), f4_tol),
                   (conv.conv3x3_weight_grad_im2col(dout, x), tol)):
         assert dw.dtype == dtype

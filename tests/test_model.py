@@ -99,6 +99,17 @@ def test_convolutions_apply_their_relu_exactly_as_the_relu_layers(rng, dtype, mo
     np.testing.assert_array_equal(model.forward(x), h)
     assert fused                                        # the first block, fused
     fused.clear()
+    # A pass that only records outputs (the features OOD scores) fuses too, and records the pool's output.
+    tape = Tape(watch={"features.2"}, keep_caches=False)
+    np.testing.assert_array_equal(model.forward(x, tape=tape), h)
+    assert fused
+    pooled = x
+    for _, layer in model.layers[:3]:
+        pooled = layer.forward(pooled)[0]
+    np.testing.assert_array_equal(tape.outputs["features.2"], pooled)
+    fused.clear()
+    np.testing.assert_array_equal(model.forward(x, tape=Tape(watch={"features.1"}, keep_caches=False)), h)
+    assert not fused                                    # the ReLU's output is watched: not fused away
     tape = Tape(watch={"features.3", "features.4"})
     np.testing.assert_array_equal(model.forward(x, tape=tape), h)
     assert not fused                                    # a tape's pass keeps the ReLU's output for backward

@@ -29,7 +29,9 @@ def kernels(training=False):
     when first met, without a message: they take a second or two.
     """
     from minivgg.nn import activation, conv, denormals, optim, pool, winograd, winograd4
-    forward = [conv.direct_rows, conv.im2col3x3, conv.add_bias, activation._relu_forward_flat,
+    # A pass without caches runs the first layer fused with its pool; a training step's forward keeps the
+    # ReLU's output, so it runs the direct loop alone.
+    forward = [conv.direct_relu_maxpool_rows, conv.im2col3x3, conv.add_bias, activation._relu_forward_flat,
                pool._maxpool_forward_planes]
     for scheme in (winograd.F2, winograd4.F4):
         forward += [scheme.input_transform, scheme.output_transform, scheme.filter_rows]
@@ -37,10 +39,11 @@ def kernels(training=False):
         forward += [denormals.get_mxcsr, denormals.set_mxcsr]
     if not training:
         return forward
-    backward = [activation._relu_backward_flat_inplace, pool._maxpool_backward_planes, optim._adam_update]
+    step = [conv.direct_rows, activation._relu_backward_flat_inplace, pool._maxpool_backward_planes,
+            optim._adam_update]
     for scheme in (winograd.F2, winograd4.F4):
-        backward += [scheme.gradient_transform, scheme.weight_output_transform]
-    return forward + backward
+        step += [scheme.gradient_transform, scheme.weight_output_transform]
+    return forward + step
 
 
 def cache_is_cold(training=False):

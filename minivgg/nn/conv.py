@@ -152,10 +152,10 @@ def has_avx512():
     return bool(binding.get_host_cpu_features().get("avx512f", False))
 
 
-# Measured for dW on two machines (benchmarks/bench_kernels.py): on an AMD EPYC (AVX2, 512 KB of L2 cache per
-# core) F(4x4) was 1.3-1.4x slower than F(2x2) at 32x16..64 channels (64 down to 32 px) and faster from 128
-# channels; on an Intel Xeon (AVX-512, 2 MB) it was 1.3x faster from 16 channels up, and a training step of
-# the paper's model 5-6% faster (batch 1 and 16).
+# Measured for dW on two machines (benchmarks/bench_kernels.py): on an AMD EPYC (AVX2) F(4x4) was 1.3-1.4x
+# slower than F(2x2) at 32x16..64 channels (64 down to 32 px) and faster from 128 channels; on an Intel Xeon
+# (AVX-512) it was 1.3x faster from 16 channels up, and a training step of the paper's model 5-6% faster
+# (batch 1 and 16).
 WINOGRAD4_DW_MIN_CHANNELS = 16 if has_avx512() else 128
 
 
@@ -389,9 +389,10 @@ def conv3x3_forward_direct(x, w, b, relu=False, pool=False):
     For a network's first layer (3 channels) the arithmetic is small (27 multiply-adds per
     output) and im2col's unrolled copy, 9 times the input, costs more than the products:
     measured 2-3 times slower than this loop. Work items as :func:`conv3x3_forward_im2col`'s.
-    ``pool=True`` (H and W even): ``maxpool2x2(max(out, 0))``, (N, K, H/2, W/2), by
+    ``pool=True`` (with ``relu``; H and W even): ``maxpool2x2(max(out, 0))``, (N, K, H/2, W/2), by
     :func:`direct_relu_maxpool_rows`.
     """
+    _check_pool(x, relu, pool)
     x = np.ascontiguousarray(x)
     N, C, H, W = x.shape
     if pool:
@@ -451,6 +452,12 @@ def conv3x3_weight_grad_im2col(dout, x):
     return sum(parallel_for(len(shares), run)).reshape(K, C, 3, 3)
 
 
+def _check_pool(x, relu, pool):
+    """The fused pool follows the ReLU, on a map it can halve: ``pool=True`` needs ``relu=True`` and even sides."""
+    if pool and not (relu and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0):
+        raise ValueError(f"pool=True needs relu=True and an even height and width, got relu={relu}, {x.shape}")
+
+
 def conv3x3_forward(x, w, b, relu=False, pool=False):
     """Same-padded 3x3 convolution, the fast path: Winograd or im2col (see the module docstring).
 
@@ -461,8 +468,7 @@ def conv3x3_forward(x, w, b, relu=False, pool=False):
     for the direct algorithm in the same pass (:func:`direct_relu_maxpool_rows`), else by
     :func:`minivgg.nn.pool.maxpool2x2_forward` after it.
     """
-    if pool and not (relu and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0):
-        raise ValueError(f"pool=True needs relu=True and an even height and width, got relu={relu}, {x.shape}")
+    _check_pool(x, relu, pool)
     x = np.ascontiguousarray(x)
     algorithm = algorithm_for(x)
     if algorithm == "direct":

@@ -19,7 +19,7 @@ layout out once; the network, the model file's checks and ``minivgg info`` all r
 save a pass over the largest arrays and give the same numbers bit for bit (tested):
 
 * :class:`ConvReLU` (forward): a convolution applies the ReLU after it while it writes
-  its output (``Conv3x3.forward(relu=True)``); in a pass that keeps nothing for a
+  its output (``Conv3x3.forward(relu=True)``); in a pass that keeps no caches for a
   backward pass, :class:`ConvReLUPool` applies the max-pool after that as well;
 * :class:`ReLUPool` (backward): the backward pass through a ReLU and the pool after it is
   one in-place pass (:func:`minivgg.nn.pool.relu_maxpool2x2_backward_inplace`).
@@ -243,14 +243,15 @@ class VGG8:
     def forward_blocks(self, watch=frozenset(), pools=False):
         """The forward pass as steps: single layers, and a :class:`ConvReLU` for each conv whose output
         nobody watches (``watch``: layer names whose outputs a tape keeps); with ``pools`` (a pass
-        that keeps nothing) a :class:`ConvReLUPool` where a max-pool follows as well."""
+        that keeps no caches for a backward pass) a :class:`ConvReLUPool` where a max-pool follows
+        as well and nobody watches the ReLU's output either."""
         blocks, layers, i = [], self.layers, 0
         while i < len(layers):
             name, layer = layers[i]
             following = layers[i + 1][1] if i + 1 < len(layers) else None
             then = layers[i + 2][1] if i + 2 < len(layers) else None
             if isinstance(layer, Conv3x3) and isinstance(following, ReLU) and following.inplace and name not in watch:
-                if pools and isinstance(then, MaxPool2x2):
+                if pools and isinstance(then, MaxPool2x2) and layers[i + 1][0] not in watch:
                     blocks.append(ConvReLUPool(layers[i], layers[i + 1], layers[i + 2]))
                     i += 3
                     continue
@@ -289,7 +290,7 @@ class VGG8:
         # Subnormal floats are flushed to zero meanwhile (see minivgg.nn.denormals).
         with np.errstate(over="ignore", invalid="ignore"), denormals.flushed():
             names = self.layer_names
-            for block in self.forward_blocks(watch, pools=tape is None):
+            for block in self.forward_blocks(watch, pools=tape is None or not tape.keep_caches):
                 x, caches = block.forward(x, train, rng)
                 if tape is None:
                     continue
@@ -491,7 +492,7 @@ class ConvReLU:
 
 @dataclass(frozen=True)
 class ConvReLUPool:
-    """Fused forward block of a pass that keeps nothing: a 3x3 convolution, its ReLU and the 2x2 max-pool after.
+    """Fused forward block of a pass that keeps no caches: a 3x3 convolution, its ReLU and the 2x2 max-pool after.
 
     ``out = maxpool2x2(max(conv(x), 0))``, (N, C, H, W) -> (N, K, H/2, W/2), equal bit for bit
     to the three layers in turn. For a first layer (the direct algorithm) the convolution's
