@@ -59,7 +59,7 @@ def test_explain_writes_heatmaps(tmp_path, capsys):
 def test_explain_cam_option_writes_the_chosen_map(tmp_path, capsys):
     from minivgg.explain import GradCAM
     ra = sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0]
-    model = load_model(BUNDLED_MODEL)
+    model = load_model(BUNDLED_MODEL).freeze()          # as the command serves it
     x = model.read(ra)[None]
     target = model.class_names.index("RA")
     for cam in ("gradcam", "hirescam"):

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from minivgg import VGG8, Adam, ModelFileError, Tape, load_model, save_model, softmax_cross_entropy
+from minivgg import SGD, VGG8, Adam, ModelFileError, Tape, load_model, save_model, softmax_cross_entropy
 from minivgg.deploy import Classifier
 from minivgg.deploy.modelfile import META_KEY
 from tests.conftest import TINY
@@ -374,3 +374,84 @@ def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
         save_model(VGG8(**TINY, seed=2), path)
     assert path.read_bytes() == before
     assert list(tmp_path.iterdir()) == [path]
+
+
+# ---------------------------------------------------------------------- serving: a frozen model
+
+SERVED = dict(channels=(4, 8, 8, 12, 12, 16, 16, 16), hidden=16, image_size=96)   # conv sides 96 ... 6: F4 and F2
+
+
+def _filter_transforms(monkeypatch):
+    """A list that grows by one each time a Winograd kernel transform is computed."""
+    from minivgg.nn import winograd
+    calls, transform = [], winograd.filter_transform
+    monkeypatch.setattr(winograd, "filter_transform", lambda *a, **k: calls.append(1) or transform(*a, **k))
+    return calls
+
+
+def test_a_frozen_model_computes_what_it_did_without_transforming_a_kernel_per_call(rng, monkeypatch):
+    import copy
+    import threading
+
+    from minivgg.nn import winograd
+    from minivgg.nn.winograd4 import F4
+    model = VGG8(**SERVED, seed=5)
+    x = rng.standard_normal((3, 3, 96, 96)).astype(np.float32)
+    expected = {n: model.forward(x[:n]) for n in (1, 3)}
+    served = copy.deepcopy(model).freeze()
+    assert served.frozen and not model.frozen
+    # F(2x2, 3x3) everywhere, F(4x4, 3x3) where the sides are multiples of 4 (24 and 12, not 6); the first
+    # two layers (3 and 4 input channels) run the direct loop: no transform.
+    both, f2 = {winograd.F2, F4}, {winograd.F2}
+    assert [served[n].transformed and set(served[n].transformed.u) for n in served.conv_layer_names] == \
+           [None, None, both, both, both, both, f2, f2]
+    calls = _filter_transforms(monkeypatch)
+    for n, logits in expected.items():
+        np.testing.assert_allclose(served.forward(x[:n]), logits, rtol=1e-4, atol=1e-5 * np.abs(logits).max())
+    assert calls == []                                    # every kernel transform was kept
+    model.forward(x)
+    assert calls                                          # the unfrozen model transforms per call
+    # One frozen model serves several threads at once.
+    results = [None] * 4
+    workers = [threading.Thread(target=lambda i=i: results.__setitem__(i, served.forward(x))) for i in range(4)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    for r in results:
+        np.testing.assert_array_equal(r, results[0])
+
+
+def test_a_frozen_model_refuses_changes_and_its_copies_are_writable_and_right(rng):
+    import copy
+    import pickle
+    served = VGG8(**SERVED, seed=5).freeze()
+    x = rng.standard_normal((2, 3, 96, 96)).astype(np.float32)
+    with pytest.raises(ValueError, match="read-only"):
+        served["features.3"].params["weight"][...] = 0
+    with pytest.raises(ValueError, match="features.0.weight is read-only: .*deepcopy"):
+        Adam(served.parameters())
+    with pytest.raises(ValueError, match="read-only"):
+        SGD(served.parameters())
+    # A copy is a model to change: writable, no kept transform, and a changed kernel is the one used.
+    for clone in (copy.deepcopy(served), pickle.loads(pickle.dumps(served))):
+        assert not clone.frozen and all(clone[n].transformed is None for n in clone.conv_layer_names)
+        clone["features.11"].params["weight"][...] *= -1
+        reference = VGG8(**SERVED)
+        reference.load_state_dict(clone.state_dict())
+        np.testing.assert_allclose(clone.forward(x), reference.forward(x), rtol=1e-5)
+    # A kernel put in a frozen layer's place is used (the kept transform belongs to the old one).
+    changed = copy.deepcopy(served).freeze()
+    changed["features.11"].params["weight"] = -served["features.11"].params["weight"]
+    reference = VGG8(**SERVED)
+    reference.load_state_dict(changed.state_dict())
+    np.testing.assert_allclose(changed.forward(x), reference.forward(x), rtol=1e-5)
+    assert not np.allclose(changed.forward(x), served.forward(x))
+
+
+def test_the_commands_serve_frozen_models():
+    from minivgg.app.cluster import worker_model
+    from minivgg.cli.common import load
+    from minivgg.deploy.bundled import BUNDLED_MODEL
+    assert load(None).frozen and not load_model(BUNDLED_MODEL).frozen
+    assert worker_model(str(BUNDLED_MODEL)).frozen

@@ -53,7 +53,7 @@ def test_explain_predict_and_the_terminal_app_save_the_same_stamped_map(tmp_path
     from minivgg.tui.app import MiniVGGApp
     model_file = tmp_path / "tiny.npz"
     save_model(tiny_classifier(), model_file)
-    model = load_model(model_file)
+    model = load_model(model_file).freeze()          # as ``minivgg tui`` serves it
     image = tmp_path / "in" / "hand.png"
     image.parent.mkdir()
     image.write_bytes(sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0].read_bytes())

@@ -311,8 +311,8 @@ def test_saved_gradcam_is_stamped_as_the_command_line_stamps_it(tmp_path):
                  "--out", str(tmp_path / "cli"), "--save-raw"]) == 0
 
     async def run():
-        app = MiniVGGApp(load_model(model_file), image=RA_SAMPLE, out_dir=tmp_path / "out", graphics="halfcell",
-                         settings=ExplainSettings(raw=True), palette="truecolor")
+        app = MiniVGGApp(load_model(model_file).freeze(), image=RA_SAMPLE, out_dir=tmp_path / "out",
+                         graphics="halfcell", settings=ExplainSettings(raw=True), palette="truecolor")
         async with app.run_test(size=(130, 40)) as pilot:
             await settle(app, pilot)
             await pilot.press("c")

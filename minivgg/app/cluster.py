@@ -131,7 +131,7 @@ def worker_model(path):
         if key not in _models:
             set_threads(1)                       # one worker per core: no threads within a worker
             _models.clear()
-            _models[key] = load_model(path)
+            _models[key] = load_model(path).freeze()
         return _models[key]
 
 

@@ -16,10 +16,11 @@ from minivgg.text import printable
 
 
 def load(model_path):
-    """The :class:`~minivgg.deploy.Classifier` in ``model_path``, or the bundled one when it is None."""
+    """The :class:`~minivgg.deploy.Classifier` in ``model_path``, or the bundled one when it is None, frozen
+    (:meth:`~minivgg.deploy.Classifier.freeze`): a command only serves it."""
     if model_path is None and not BUNDLED_MODEL.exists():
         raise NoInput(f"{BUNDLED_MODEL}: this installation has no bundled model; pass --model")
-    return load_model(model_path or BUNDLED_MODEL)
+    return load_model(model_path or BUNDLED_MODEL).freeze()
 
 
 def model_path(args):

@@ -49,7 +49,7 @@ HIDDEN_SHARE = 0.05       # the share of the image the per-image check hides, ho
 # What a classifier answers exactly as its network does.
 NETWORK_MEMBERS = frozenset({"forward", "backward", "infer", "check_input", "layers", "layer_names",
                              "conv_layer_names", "config", "dtype", "image_size", "num_classes", "class_names",
-                             "parameters", "state_dict", "load_state_dict", "num_parameters"})
+                             "parameters", "state_dict", "load_state_dict", "num_parameters", "frozen"})
 
 
 @dataclass
@@ -186,6 +186,12 @@ class Classifier:
     def temperature(self):
         """The softmax temperature T fitted by temperature scaling (1.0 for an uncalibrated model)."""
         return self.calibration["temperature"] if self.calibration else 1.0
+
+    def freeze(self):
+        """Serve: freeze the network (:meth:`minivgg.VGG8.freeze`: read-only weights, kernel transforms
+        computed once). Returns the classifier."""
+        self.network.freeze()
+        return self
 
     # ------------------------------------------------------------------ reading and assessing
 

@@ -24,15 +24,14 @@ FIRST_COMPILE_SECONDS = 5
 def kernels(training=False):
     """The numba-compiled functions every forward pass uses (and, with ``training``, every training step).
 
-    Kernels that only some shapes need (e.g. ``col2im3x3``, for small maps, or the dense layer's
-    kernel for small batches) are compiled
+    Kernels that only some shapes need (e.g. ``im2col3x3`` and ``col2im3x3``, for small maps of a
+    model that is not frozen, or the dense layer's kernel for small batches) are compiled
     when first met, without a message: they take a second or two.
     """
     from minivgg.nn import activation, conv, denormals, optim, pool, winograd, winograd4
     # A pass without caches runs the first layer fused with its pool; a training step's forward keeps the
     # ReLU's output, so it runs the direct loop alone.
-    forward = [conv.direct_relu_maxpool_rows, conv.im2col3x3, conv.add_bias, activation._relu_forward_flat,
-               pool._maxpool_forward_planes]
+    forward = [conv.direct_relu_maxpool_rows, activation._relu_forward_flat, pool._maxpool_forward_planes]
     for scheme in (winograd.F2, winograd4.F4):
         forward += [scheme.input_transform, scheme.output_transform, scheme.filter_rows]
     if denormals.X86:

@@ -39,6 +39,12 @@ class Layer:
         """Returns ``(out, cache)``."""
         raise NotImplementedError
 
+    def freeze(self):
+        """Serve: the parameters become read-only (an optimiser step or an in-place write raises
+        ``ValueError``; a copy of the layer, by ``copy.deepcopy`` or pickle, is writable again)."""
+        for value in self.params.values():
+            value.flags.writeable = False
+
     def backward(self, dout, cache, need_dx=True):
         """Returns ``(dx, grads)``; ``need_dx=False`` lets a layer skip ``dx`` (returning None)."""
         raise NotImplementedError
@@ -74,16 +80,34 @@ class Conv3x3(Layer):
         std = np.sqrt(2.0 / (in_channels * 9))
         self.params["weight"] = (rng.standard_normal((out_channels, in_channels, 3, 3)) * std).astype(dtype)
         self.params["bias"] = np.zeros(out_channels, dtype=dtype)
+        self.transformed = None       # the kernel's Winograd transforms, kept once frozen (conv.KernelTransforms)
+
+    def freeze(self, side=None):
+        """Serve: read-only parameters (see :meth:`Layer.freeze`), and the kernel's Winograd transforms for
+        input maps ``side`` pixels square computed once, here, instead of in every forward pass
+        (:func:`minivgg.nn.conv.transform_kernel`; None: keep none)."""
+        # A copy: a view of the old array, made before, could still write it (and the transform would go stale).
+        self.params["weight"] = self.params["weight"].copy()
+        super().freeze()
+        self.transformed = None if side is None else conv.transform_kernel(self.params["weight"], side)
+
+    def __getstate__(self):
+        # A copy (deepcopy, pickle) gets writable weights and keeps no transform: it may be changed.
+        return {**vars(self), "transformed": None}
 
     def forward(self, x, train=False, rng=None, relu=False, pool=False):
         """``relu=True``: the output of this layer and a ReLU after it; ``pool=True`` as well: and a 2x2
         max-pool after that (see VGG8.forward; :func:`minivgg.nn.conv.conv3x3_forward`)."""
-        k, c = self.params["weight"].shape[:2]
+        w = self.params["weight"]
+        k, c = w.shape[:2]
         if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != c:
             self._fail(f"(N, {c}, H, W)", x)
-        _check_float(self, x, self.params["weight"].dtype)
+        _check_float(self, x, w.dtype)
         x = np.ascontiguousarray(x)
-        return conv.conv3x3_forward(x, self.params["weight"], self.params["bias"], relu=relu, pool=pool), x
+        # The kept transform is used only while it belongs to the layer's kernel (one put in
+        # its place since, by ``params["weight"] = ...``, has none).
+        transformed = self.transformed if self.transformed is not None and self.transformed.weight is w else None
+        return conv.conv3x3_forward(x, w, self.params["bias"], relu=relu, pool=pool, transformed=transformed), x
 
     def backward(self, dout, cache, need_dx=True):
         dx, dw, db = conv.conv3x3_backward(dout, cache, self.params["weight"], need_dx=need_dx)

@@ -48,6 +48,16 @@ def _adam_update(p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correctio
         p[i] -= step_size * m[i] / (math.sqrt(v[i]) / sqrt_bc2 + eps)
 
 
+def writable(params):
+    """``params`` (name -> array), once checked that an optimiser may update them: a frozen model's
+    (``VGG8.freeze``) are read-only, and training it is refused here, naming the parameter."""
+    for name, p in params.items():
+        if not p.flags.writeable:
+            raise ValueError(f"{name} is read-only: the model is frozen to serve (VGG8.freeze); "
+                             f"train a copy instead: copy.deepcopy(model)")
+    return params
+
+
 class Adam:
     """Adam, as ``torch.optim.Adam(params, lr, betas, eps, weight_decay)``.
 
@@ -65,7 +75,7 @@ class Adam:
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         if lr <= 0 or eps < 0 or weight_decay < 0 or not all(0 <= b < 1 for b in betas):
             raise ValueError(f"invalid Adam settings: lr={lr}, betas={betas}, eps={eps}, weight_decay={weight_decay}")
-        self.params = params
+        self.params = writable(params)
         self.lr, self.betas, self.eps, self.weight_decay = lr, tuple(betas), eps, weight_decay
         self.t = 0
         self.m = {k: np.zeros_like(p) for k, p in params.items()}
@@ -107,7 +117,7 @@ class SGD:
             raise ValueError(f"invalid SGD settings: lr={lr}, momentum={momentum}, weight_decay={weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
-        self.params = params
+        self.params = writable(params)
         self.lr, self.momentum, self.dampening = lr, momentum, dampening
         self.weight_decay, self.nesterov = weight_decay, nesterov
         self.t = 0

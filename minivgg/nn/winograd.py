@@ -306,12 +306,13 @@ def _jobs(n_images, tile_rows, tiles_per_image, planes):
     return [(n, n + 1, a, b) for n in range(n_images) for a, b in bands]
 
 
-def conv3x3_forward(x, w, b, relu=False, scheme=F2):
+def conv3x3_forward(x, w, b, relu=False, scheme=F2, u=None):
     """Same-padded 3x3 convolution, (N, C, H, W) -> (N, K, H, W), by F(2x2, 3x3) (or ``scheme``); ``relu``: max(out, 0).
 
+    ``u``: ``filter_transform(w, scheme=scheme)`` when the caller keeps it (a layer that serves).
     Equal to :func:`minivgg.nn.conv.conv3x3_forward_naive` up to float round-off.
     """
-    return _convolve(x, filter_transform(w, scheme=scheme), b, relu, scheme)
+    return _convolve(x, filter_transform(w, scheme=scheme) if u is None else u, b, relu, scheme)
 
 
 def conv3x3_input_grad(dout, w, scheme=F2):
