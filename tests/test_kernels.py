@@ -144,6 +144,34 @@ def test_every_fast_convolution_matches_naive(rng, shape, dtype, tol, threads, r
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(1, 16, 12, 12), (3, 9, 7, 10), (1, 24, 6, 6), (2, 5, 9, 9)])
+def test_winograd_shared_by_planes_matches_naive(rng, shape, threads, restore_threads, monkeypatch):
+    """Winograd shared among threads by planes of the kernel transform (one image's deep layers) computes
+    what the naive twin does, for both schemes, odd sides padded, batches of several images included;
+    and the rule takes it where the kernels outweigh the tiles, the tiles' sharing elsewhere."""
+    from minivgg.nn import threads as pool
+    from minivgg.nn import winograd
+    from minivgg.nn.winograd4 import F4
+    pool.set_threads(threads)
+    N, C, H, W = shape
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((7, C, 3, 3))
+    b = rng.standard_normal(7)
+    ref = conv.conv3x3_forward_naive(x, w, b)
+    for scheme in (winograd.F2, F4):
+        xe = winograd._tiled(x, scheme.m)
+        out = np.empty((N, 7, *xe.shape[2:]))
+        winograd._convolve_by_planes(xe, winograd.filter_transform(w, scheme=scheme), b, True, scheme, out)
+        np.testing.assert_allclose(out[:, :, :H, :W], np.maximum(ref, 0), rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+    taken = []
+    by_planes = winograd._convolve_by_planes
+    monkeypatch.setattr(winograd, "_convolve_by_planes", lambda *a: taken.append(1) or by_planes(*a))
+    winograd.conv3x3_forward(np.ones((1, 64, 8, 8)), np.ones((64, 64, 3, 3)), np.zeros(64))      # 16 tiles
+    winograd.conv3x3_forward(np.ones((8, 8, 16, 16)), np.ones((8, 8, 3, 3)), np.zeros(8))        # 512 tiles
+    assert taken == [1]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
 def test_winograd_filter_transform_is_g_w_gt(rng, threads, restore_threads):
     from minivgg.nn import threads as pool
     from minivgg.nn import winograd, winograd4

@@ -326,7 +326,18 @@ def _convolve(x, u, b, relu, scheme):
 
     ``u`` (planes, K, C) comes from :func:`filter_transform`.
 
-    Work items (see :func:`_jobs`) run on :mod:`minivgg.nn.threads`' pool.
+    Shared among the threads in one of two ways:
+
+    * by tiles (:func:`_jobs`): each work item transforms its own tiles, multiplies them by
+      every plane of ``u`` and writes its outputs;
+    * by planes, when ``u`` is at least half the size of the tiles' transformed input and
+      output together (one image's deep layers): every item reading all of ``u`` would read it
+      once per item, and multiply it by a narrow matrix (BLAS runs (512x512) @ (512x25) at
+      half its speed at 200 columns). Then the tiles are transformed first (each thread some
+      channels), each thread multiplies its share of the planes, and the output transform is
+      shared by output channels. Measured on single images: (512 -> 512) at 28 px 8.9 -> 6.7 ms,
+      at 14 px 3.2 -> 2.7 ms, (256 -> 256) at 56 px 6.0 -> 5.5 ms; a batch of small maps
+      (24 x 128 x 8 x 8) is 1.3x slower this way.
     """
     N, C, H, W = x.shape
     K, planes, tile = u.shape[1], scheme.planes, scheme.m
@@ -334,6 +345,9 @@ def _convolve(x, u, b, relu, scheme):
     He, We = xe.shape[2:]
     th, tw = He // tile, We // tile
     out = np.empty((N, K, He, We), dtype=x.dtype)
+    if 2 * K * C >= N * th * tw * (K + C):
+        _convolve_by_planes(xe, u, b, relu, scheme, out)
+        return out if (He, We) == (H, W) else np.ascontiguousarray(out[:, :, :H, :W])
     jobs = _jobs(N, th, th * tw, planes)
 
     def run(j):
@@ -346,6 +360,23 @@ def _convolve(x, u, b, relu, scheme):
         scheme.output_transform(m, b, out[n0:n1], ty0, ty1, relu)
     parallel_for(len(jobs), run)
     return out if (He, We) == (H, W) else np.ascontiguousarray(out[:, :, :H, :W])
+
+
+def _convolve_by_planes(xe, u, b, relu, scheme, out):
+    """:func:`_convolve` shared among the threads by planes of ``u``: ``xe`` (N, C, He, We) already tiled,
+    ``out`` (N, K, He, We) written."""
+    N, C, He, We = xe.shape
+    K, planes, rows = u.shape[1], scheme.planes, He // scheme.m
+    cols = N * rows * (We // scheme.m)
+    v, m = _planes(planes, C, cols, xe.dtype), _planes(planes, K, cols, xe.dtype)
+    threads = get_threads()
+    channels, shares, kernels = split(C, threads), split(planes, threads), split(K, threads)
+    parallel_for(len(channels), lambda i: scheme.input_transform(xe[:, slice(*channels[i])],
+                                                                 v[:, slice(*channels[i])], 0, rows))
+    parallel_for(len(shares), lambda i: np.matmul(u[slice(*shares[i])], v[slice(*shares[i])],
+                                                  out=m[slice(*shares[i])]))
+    parallel_for(len(kernels), lambda i: scheme.output_transform(m[:, slice(*kernels[i])], b[slice(*kernels[i])],
+                                                                 out[:, slice(*kernels[i])], 0, rows, relu))
 
 
 def conv3x3_weight_grad(dout, x, scheme=F2):
