@@ -127,11 +127,18 @@ def test_every_fast_convolution_matches_naive(rng, shape, dtype, tol, threads, r
         np.testing.assert_array_equal(conv.conv3x3_forward_direct(xn, w, b, relu=True, pool=True), unfused)
         np.testing.assert_array_equal(conv.conv3x3_forward(xn, w, b, relu=True, pool=True),
                                       maxpool2x2_forward(conv.conv3x3_forward(xn, w, b, relu=True)))
+        # Winograd pools in its output transform, padded tiles included: bit for bit as well.
+        for scheme in (winograd.F2, F4):
+            np.testing.assert_array_equal(
+                winograd.conv3x3_forward(xn, w, b, relu=True, scheme=scheme, pool=True),
+                maxpool2x2_forward(winograd.conv3x3_forward(xn, w, b, relu=True, scheme=scheme)))
     else:
         with pytest.raises(ValueError, match="even height and width"):
             conv.conv3x3_forward(x, w, b, relu=True, pool=True)
     with pytest.raises(ValueError, match="needs relu=True"):      # the fused pool follows the ReLU
         conv.conv3x3_forward_direct(x, w, b, relu=False, pool=True)
+    with pytest.raises(ValueError, match="needs relu=True"):
+        winograd.conv3x3_forward(x, w, b, relu=False, pool=True)
     for dw, t in ((winograd.conv3x3_weight_grad(dout, x), tol), (winograd.conv3x3_weight_grad(dout, x, F4), f4_tol),
                   (conv.conv3x3_weight_grad_im2col(dout, x), tol)):
         assert dw.dtype == dtype
@@ -161,8 +168,13 @@ def test_winograd_shared_by_planes_matches_naive(rng, shape, threads, restore_th
     for scheme in (winograd.F2, F4):
         xe = winograd._tiled(x, scheme.m)
         out = np.empty((N, 7, *xe.shape[2:]))
-        winograd._convolve_by_planes(xe, winograd.filter_transform(w, scheme=scheme), b, True, scheme, out)
+        u = winograd.filter_transform(w, scheme=scheme)
+        winograd._convolve_by_planes(xe, u, b, True, scheme, False, out)
         np.testing.assert_allclose(out[:, :, :H, :W], np.maximum(ref, 0), rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+        if H % 2 == 0 and W % 2 == 0:                   # the max-pool in the output transform
+            pooled = np.empty((N, 7, xe.shape[2] // 2, xe.shape[3] // 2))
+            winograd._convolve_by_planes(xe, u, b, True, scheme, True, pooled)
+            np.testing.assert_array_equal(pooled[:, :, :H // 2, :W // 2], maxpool2x2_forward(out[:, :, :H, :W]))
     taken = []
     by_planes = winograd._convolve_by_planes
     monkeypatch.setattr(winograd, "_convolve_by_planes", lambda *a: taken.append(1) or by_planes(*a))

@@ -22,26 +22,29 @@ FIRST_COMPILE_SECONDS = 5
 
 
 def kernels(training=False):
-    """The numba-compiled functions every forward pass uses (and, with ``training``, every training step).
+    """The numba-compiled functions every command's forward pass uses (and, with ``training``, every
+    training step).
 
-    Kernels that only some shapes need (e.g. ``im2col3x3`` and ``col2im3x3``, for small maps of a
-    model that is not frozen, or the dense layer's kernel for small batches) are compiled
-    when first met, without a message: they take a second or two.
+    A command serves a frozen model (``VGG8.freeze``: both schemes' kernel transforms) without a
+    tape, so every convolution followed by a pool pools in its pass: the first layer's direct
+    loop, and Winograd's pooled output transform (F(2x2, 3x3) at least: the last block's small
+    maps). Kernels that only some shapes or models need (e.g. the unpooled output transforms,
+    ``im2col3x3`` for small maps of a model that is not frozen, or the dense layer's kernel for
+    small batches) are compiled when first met, without a message: they take a second or two.
     """
     from minivgg.nn import activation, conv, denormals, optim, pool, winograd, winograd4
-    # A pass without caches runs the first layer fused with its pool; a training step's forward keeps the
-    # ReLU's output, so it runs the direct loop alone.
-    forward = [conv.direct_relu_maxpool_rows, activation._relu_forward_flat, pool._maxpool_forward_planes]
-    for scheme in (winograd.F2, winograd4.F4):
-        forward += [scheme.input_transform, scheme.output_transform, scheme.filter_rows]
+    forward = [conv.direct_relu_maxpool_rows, activation._relu_forward_flat, winograd.F2.input_transform,
+               winograd.F2.pooled_output_transform, winograd.F2.filter_rows, winograd4.F4.filter_rows]
     if denormals.X86:
         forward += [denormals.get_mxcsr, denormals.set_mxcsr]
     if not training:
         return forward
-    step = [conv.direct_rows, activation._relu_backward_flat_inplace, pool._maxpool_backward_planes,
-            optim._adam_update]
+    # A training step's forward pass keeps every layer's output: the direct loop, the output transforms
+    # and the pools run alone.
+    step = [conv.direct_rows, pool._maxpool_forward_planes, activation._relu_backward_flat_inplace,
+            pool._maxpool_backward_planes, optim._adam_update]
     for scheme in (winograd.F2, winograd4.F4):
-        step += [scheme.gradient_transform, scheme.weight_output_transform]
+        step += [scheme.output_transform, scheme.gradient_transform, scheme.weight_output_transform]
     return forward + step
 
 

@@ -503,8 +503,8 @@ def conv3x3_forward(x, w, b, relu=False, pool=False, transformed=None):
     ``relu=True`` returns max(out, 0) instead, computed in the pass that writes ``out``
     (the network uses it for the ReLU after each convolution: one pass over memory less).
     ``pool=True`` (with ``relu``; H and W even) returns the 2x2 max-pool of that, (N, K, H/2, W/2):
-    for the direct algorithm in the same pass (:func:`direct_relu_maxpool_rows`), else by
-    :func:`minivgg.nn.pool.maxpool2x2_forward` after it.
+    for the direct algorithm and Winograd in the same pass (:func:`direct_relu_maxpool_rows`, the
+    output transforms), for im2col by :func:`minivgg.nn.pool.maxpool2x2_forward` after it.
     ``transformed``: ``w``'s :class:`KernelTransforms`, when the layer keeps them.
     """
     _check_pool(x, relu, pool)
@@ -516,7 +516,7 @@ def conv3x3_forward(x, w, b, relu=False, pool=False, transformed=None):
         out = conv3x3_forward_im2col(x, w, b, relu)
     else:
         u = None if transformed is None else transformed.u.get(algorithm)
-        out = winograd.conv3x3_forward(x, w, b, relu, scheme=algorithm, u=u)
+        return winograd.conv3x3_forward(x, w, b, relu, scheme=algorithm, u=u, pool=pool)
     return maxpool2x2_forward(out) if pool else out
 
 

@@ -152,6 +152,38 @@ def output_transform(m, b, out, ty0, ty1, relu):
 
 
 @numba.njit(cache=True, nogil=True)
+def pooled_output_transform(m, b, out, ty0, ty1, relu):
+    """:func:`output_transform` followed by the 2x2 max-pool: ``out`` (n, K, H/2, W/2) gets one value per
+    tile, rows ty0..ty1-1, without the full-size output being written first.
+
+    The pool follows a ReLU (``relu`` True), and takes the maxima in the order of
+    :mod:`minivgg.nn.pool` (the top pair, the bottom pair, then both): bit for bit the two in turn.
+    A kernel of its own, not a flag of :func:`output_transform`: a branch in that loop made it slower.
+    """
+    n_img, K, _, tw = out.shape
+    for n in range(n_img):
+        for k in range(K):
+            bias = b[k]
+            for ty in range(ty0, ty1):
+                base = (n * (ty1 - ty0) + ty - ty0) * tw
+                for tx in range(tw):
+                    col = base + tx
+                    r00 = m[0, k, col] + m[4, k, col] + m[8, k, col]
+                    r01 = m[1, k, col] + m[5, k, col] + m[9, k, col]
+                    r02 = m[2, k, col] + m[6, k, col] + m[10, k, col]
+                    r03 = m[3, k, col] + m[7, k, col] + m[11, k, col]
+                    r10 = m[4, k, col] - m[8, k, col] - m[12, k, col]
+                    r11 = m[5, k, col] - m[9, k, col] - m[13, k, col]
+                    r12 = m[6, k, col] - m[10, k, col] - m[14, k, col]
+                    r13 = m[7, k, col] - m[11, k, col] - m[15, k, col]
+                    top = max(activation.relu_if(r00 + r01 + r02 + bias, relu),
+                              activation.relu_if(r01 - r02 - r03 + bias, relu))
+                    bottom = max(activation.relu_if(r10 + r11 + r12 + bias, relu),
+                                 activation.relu_if(r11 - r12 - r13 + bias, relu))
+                    out[n, k, ty, tx] = max(top, bottom)
+
+
+@numba.njit(cache=True, nogil=True)
 def gradient_transform(dout, u, ty0, ty1):
     """``u[4a + b, k, col] = (A g A^T)[a, b]`` for each 2x2 tile ``g`` of ``dout`` in tile rows ty0..ty1-1 (for dW).
 
@@ -239,13 +271,16 @@ class Scheme:
     name : str
     m : int, the side of an output tile; its input patch is ``m + 2`` wide, and the layer
         runs ``(m + 2)**2`` matrix products (``planes``)
-    input_transform, output_transform, gradient_transform, filter_rows, weight_output_transform :
-        the kernels ``B^T d B``, ``A^T m A + b``, ``A g A^T`` (dW), ``G w G^T`` and ``G^T m G`` (dW)
+    input_transform, output_transform, pooled_output_transform, gradient_transform, filter_rows,
+    weight_output_transform :
+        the kernels ``B^T d B``, ``A^T m A + b``, the same max-pooled, ``A g A^T`` (dW), ``G w G^T``
+        and ``G^T m G`` (dW)
     """
     name: str
     m: int
     input_transform: object
     output_transform: object
+    pooled_output_transform: object
     gradient_transform: object
     filter_rows: object
     weight_output_transform: object
@@ -255,7 +290,8 @@ class Scheme:
         return (self.m + 2) ** 2
 
 
-F2 = Scheme("F(2x2,3x3)", 2, input_transform, output_transform, gradient_transform, _filter_transform,
+F2 = Scheme("F(2x2,3x3)", 2, input_transform, output_transform, pooled_output_transform, gradient_transform,
+            _filter_transform,
             _weight_output_transform)
 
 
@@ -306,23 +342,28 @@ def _jobs(n_images, tile_rows, tiles_per_image, planes):
     return [(n, n + 1, a, b) for n in range(n_images) for a, b in bands]
 
 
-def conv3x3_forward(x, w, b, relu=False, scheme=F2, u=None):
+def conv3x3_forward(x, w, b, relu=False, scheme=F2, u=None, pool=False):
     """Same-padded 3x3 convolution, (N, C, H, W) -> (N, K, H, W), by F(2x2, 3x3) (or ``scheme``); ``relu``: max(out, 0).
 
     ``u``: ``filter_transform(w, scheme=scheme)`` when the caller keeps it (a layer that serves).
+    ``pool`` (with ``relu``; H and W even): the 2x2 max-pool of that, (N, K, H/2, W/2), taken
+    in the output transform (bit for bit :func:`minivgg.nn.pool.maxpool2x2_forward` of the output).
     Equal to :func:`minivgg.nn.conv.conv3x3_forward_naive` up to float round-off.
     """
-    return _convolve(x, filter_transform(w, scheme=scheme) if u is None else u, b, relu, scheme)
+    if pool and not (relu and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0):
+        raise ValueError(f"pool=True needs relu=True and an even height and width, got relu={relu}, {x.shape}")
+    return _convolve(x, filter_transform(w, scheme=scheme) if u is None else u, b, relu, scheme, pool)
 
 
 def conv3x3_input_grad(dout, w, scheme=F2):
     """``dL/dx`` (N, C, H, W) of a same-padded 3x3 convolution: ``dout`` convolved with the flipped kernel."""
     return _convolve(dout, filter_transform(w, flip=True, scheme=scheme), np.zeros(w.shape[1], dtype=dout.dtype),
-                     False, scheme)
+                     False, scheme, False)
 
 
-def _convolve(x, u, b, relu, scheme):
-    """``A^T [U @ (B^T d B)] A + b`` for every tile of ``x`` (N, C, H, W).
+def _convolve(x, u, b, relu, scheme, pool):
+    """``A^T [U @ (B^T d B)] A + b`` for every tile of ``x`` (N, C, H, W); ``relu``, ``pool`` as in
+    :func:`conv3x3_forward`.
 
     ``u`` (planes, K, C) comes from :func:`filter_transform`.
 
@@ -344,27 +385,30 @@ def _convolve(x, u, b, relu, scheme):
     xe = _tiled(x, tile)
     He, We = xe.shape[2:]
     th, tw = He // tile, We // tile
-    out = np.empty((N, K, He, We), dtype=x.dtype)
+    # Pooled, a padded tile's extra outputs fall in windows of their own (H and W are even): cropped below.
+    side = 2 if pool else 1
+    out = np.empty((N, K, He // side, We // side), dtype=x.dtype)
+    transform = scheme.pooled_output_transform if pool else scheme.output_transform
     if 2 * K * C >= N * th * tw * (K + C):
-        _convolve_by_planes(xe, u, b, relu, scheme, out)
-        return out if (He, We) == (H, W) else np.ascontiguousarray(out[:, :, :H, :W])
-    jobs = _jobs(N, th, th * tw, planes)
+        _convolve_by_planes(xe, u, b, relu, scheme, pool, out)
+    else:
+        jobs = _jobs(N, th, th * tw, planes)
 
-    def run(j):
-        n0, n1, ty0, ty1 = jobs[j]
-        cols = (n1 - n0) * (ty1 - ty0) * tw
-        v = _planes(planes, C, cols, x.dtype)
-        m = _planes(planes, K, cols, x.dtype)
-        scheme.input_transform(xe[n0:n1], v, ty0, ty1)
-        np.matmul(u, v, out=m)
-        scheme.output_transform(m, b, out[n0:n1], ty0, ty1, relu)
-    parallel_for(len(jobs), run)
-    return out if (He, We) == (H, W) else np.ascontiguousarray(out[:, :, :H, :W])
+        def run(j):
+            n0, n1, ty0, ty1 = jobs[j]
+            cols = (n1 - n0) * (ty1 - ty0) * tw
+            v = _planes(planes, C, cols, x.dtype)
+            m = _planes(planes, K, cols, x.dtype)
+            scheme.input_transform(xe[n0:n1], v, ty0, ty1)
+            np.matmul(u, v, out=m)
+            transform(m, b, out[n0:n1], ty0, ty1, relu)
+        parallel_for(len(jobs), run)
+    return out if (He, We) == (H, W) else np.ascontiguousarray(out[:, :, :H // side, :W // side])
 
 
-def _convolve_by_planes(xe, u, b, relu, scheme, out):
+def _convolve_by_planes(xe, u, b, relu, scheme, pool, out):
     """:func:`_convolve` shared among the threads by planes of ``u``: ``xe`` (N, C, He, We) already tiled,
-    ``out`` (N, K, He, We) written."""
+    ``out`` (N, K, He, We) written (pooled: (N, K, He/2, We/2))."""
     N, C, He, We = xe.shape
     K, planes, rows = u.shape[1], scheme.planes, He // scheme.m
     cols = N * rows * (We // scheme.m)
@@ -375,8 +419,9 @@ def _convolve_by_planes(xe, u, b, relu, scheme, out):
                                                                  v[:, slice(*channels[i])], 0, rows))
     parallel_for(len(shares), lambda i: np.matmul(u[slice(*shares[i])], v[slice(*shares[i])],
                                                   out=m[slice(*shares[i])]))
-    parallel_for(len(kernels), lambda i: scheme.output_transform(m[:, slice(*kernels[i])], b[slice(*kernels[i])],
-                                                                 out[:, slice(*kernels[i])], 0, rows, relu))
+    transform = scheme.pooled_output_transform if pool else scheme.output_transform
+    parallel_for(len(kernels), lambda i: transform(m[:, slice(*kernels[i])], b[slice(*kernels[i])],
+                                                   out[:, slice(*kernels[i])], 0, rows, relu))
 
 
 def conv3x3_weight_grad(dout, x, scheme=F2):

@@ -177,6 +177,36 @@ def output_transform(m, b, out, ty0, ty1, relu):
 
 
 @numba.njit(cache=True, nogil=True)
+def pooled_output_transform(m, b, out, ty0, ty1, relu):
+    """:func:`output_transform` followed by the 2x2 max-pool: each 4x4 tile gives 2x2 values of ``out``
+    (n, K, H/2, W/2), rows 2*ty0 .. 2*ty1-1 (see :func:`minivgg.nn.winograd.pooled_output_transform`)."""
+    n_img, K, _, W2 = out.shape
+    tw = W2 // 2
+    t = np.empty((4, 6), dtype=m.dtype)                 # A^T m of one tile
+    y = np.empty((4, 4), dtype=out.dtype)               # the tile's outputs, after the ReLU
+    for n in range(n_img):
+        for k in range(K):
+            bias = b[k]
+            for ty in range(ty0, ty1):
+                base = (n * (ty1 - ty0) + ty - ty0) * tw
+                for tx in range(tw):
+                    col = base + tx
+                    for j in range(6):                   # A^T m, column by column
+                        t[0, j], t[1, j], t[2, j], t[3, j] = _at(m[j, k, col], m[6 + j, k, col], m[12 + j, k, col],
+                                                                 m[18 + j, k, col], m[24 + j, k, col],
+                                                                 m[30 + j, k, col])
+                    for p in range(4):                   # (A^T m) A, row by row
+                        y[p, 0], y[p, 1], y[p, 2], y[p, 3] = _at(t[p, 0], t[p, 1], t[p, 2], t[p, 3], t[p, 4], t[p, 5])
+                        for q in range(4):
+                            y[p, q] = activation.relu_if(y[p, q] + bias, relu)
+                    for p in range(2):                   # as minivgg.nn.pool: the top pair, the bottom pair, then both
+                        row = out[n, k, 2 * ty + p]
+                        for q in range(2):
+                            row[2 * tx + q] = max(max(y[2 * p, 2 * q], y[2 * p, 2 * q + 1]),
+                                                  max(y[2 * p + 1, 2 * q], y[2 * p + 1, 2 * q + 1]))
+
+
+@numba.njit(cache=True, nogil=True)
 def gradient_transform(dout, u, ty0, ty1):
     """``u[6a + b, k, col] = (A g A^T)[a, b]`` for each 4x4 tile ``g`` of ``dout`` in tile rows ty0..ty1-1 (for dW).
 
@@ -234,5 +264,5 @@ def weight_output_transform(m, dw):
                                                                    t[i, 5])
 
 
-F4 = Scheme("F(4x4,3x3)", 4, input_transform, output_transform, gradient_transform, filter_rows,
-            weight_output_transform)
+F4 = Scheme("F(4x4,3x3)", 4, input_transform, output_transform, pooled_output_transform, gradient_transform,
+            filter_rows, weight_output_transform)
