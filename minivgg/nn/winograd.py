@@ -111,6 +111,22 @@ def input_transform(x, v, ty0, ty1):
                         va3[base + q] = e1 - e3
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _tile_outputs(m, k, col):
+    """``A^T m A`` of one tile (channel ``k``, column ``col`` of ``m`` (16, K, cols)): y00, y01, y10, y11."""
+    # A^T m: two rows from four.
+    r00 = m[0, k, col] + m[4, k, col] + m[8, k, col]
+    r01 = m[1, k, col] + m[5, k, col] + m[9, k, col]
+    r02 = m[2, k, col] + m[6, k, col] + m[10, k, col]
+    r03 = m[3, k, col] + m[7, k, col] + m[11, k, col]
+    r10 = m[4, k, col] - m[8, k, col] - m[12, k, col]
+    r11 = m[5, k, col] - m[9, k, col] - m[13, k, col]
+    r12 = m[6, k, col] - m[10, k, col] - m[14, k, col]
+    r13 = m[7, k, col] - m[11, k, col] - m[15, k, col]
+    # (A^T m) A: two columns from four.
+    return r00 + r01 + r02, r01 - r02 - r03, r10 + r11 + r12, r11 - r12 - r13
+
+
 @numba.njit(cache=True, nogil=True)
 def output_transform(m, b, out, ty0, ty1, relu):
     """``out[n, k, 2ty + p, 2tx + q] = (A^T m A)[p, q] + b[k]`` for tile rows ty0..ty1-1.
@@ -134,21 +150,11 @@ def output_transform(m, b, out, ty0, ty1, relu):
             for ty in range(ty0, ty1):
                 base = (n * (ty1 - ty0) + ty - ty0) * tw
                 for tx in range(tw):
-                    col = base + tx
-                    # A^T m: two rows from four.
-                    r00 = m[0, k, col] + m[4, k, col] + m[8, k, col]
-                    r01 = m[1, k, col] + m[5, k, col] + m[9, k, col]
-                    r02 = m[2, k, col] + m[6, k, col] + m[10, k, col]
-                    r03 = m[3, k, col] + m[7, k, col] + m[11, k, col]
-                    r10 = m[4, k, col] - m[8, k, col] - m[12, k, col]
-                    r11 = m[5, k, col] - m[9, k, col] - m[13, k, col]
-                    r12 = m[6, k, col] - m[10, k, col] - m[14, k, col]
-                    r13 = m[7, k, col] - m[11, k, col] - m[15, k, col]
-                    # (A^T m) A: two columns from four.
-                    out[n, k, 2 * ty, 2 * tx] = activation.relu_if(r00 + r01 + r02 + bias, relu)
-                    out[n, k, 2 * ty, 2 * tx + 1] = activation.relu_if(r01 - r02 - r03 + bias, relu)
-                    out[n, k, 2 * ty + 1, 2 * tx] = activation.relu_if(r10 + r11 + r12 + bias, relu)
-                    out[n, k, 2 * ty + 1, 2 * tx + 1] = activation.relu_if(r11 - r12 - r13 + bias, relu)
+                    y00, y01, y10, y11 = _tile_outputs(m, k, base + tx)
+                    out[n, k, 2 * ty, 2 * tx] = activation.relu_if(y00 + bias, relu)
+                    out[n, k, 2 * ty, 2 * tx + 1] = activation.relu_if(y01 + bias, relu)
+                    out[n, k, 2 * ty + 1, 2 * tx] = activation.relu_if(y10 + bias, relu)
+                    out[n, k, 2 * ty + 1, 2 * tx + 1] = activation.relu_if(y11 + bias, relu)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -163,24 +169,12 @@ def pooled_output_transform(m, b, out, ty0, ty1, relu):
     n_img, K, _, tw = out.shape
     for n in range(n_img):
         for k in range(K):
-            bias = b[k]
             for ty in range(ty0, ty1):
-                base = (n * (ty1 - ty0) + ty - ty0) * tw
-                for tx in range(tw):
-                    col = base + tx
-                    r00 = m[0, k, col] + m[4, k, col] + m[8, k, col]
-                    r01 = m[1, k, col] + m[5, k, col] + m[9, k, col]
-                    r02 = m[2, k, col] + m[6, k, col] + m[10, k, col]
-                    r03 = m[3, k, col] + m[7, k, col] + m[11, k, col]
-                    r10 = m[4, k, col] - m[8, k, col] - m[12, k, col]
-                    r11 = m[5, k, col] - m[9, k, col] - m[13, k, col]
-                    r12 = m[6, k, col] - m[10, k, col] - m[14, k, col]
-                    r13 = m[7, k, col] - m[11, k, col] - m[15, k, col]
-                    top = max(activation.relu_if(r00 + r01 + r02 + bias, relu),
-                              activation.relu_if(r01 - r02 - r03 + bias, relu))
-                    bottom = max(activation.relu_if(r10 + r11 + r12 + bias, relu),
-                                 activation.relu_if(r11 - r12 - r13 + bias, relu))
-                    out[n, k, ty, tx] = max(top, bottom)
+                row, first = out[n, k, ty], (n * (ty1 - ty0) + ty - ty0) * tw
+                for tx in range(tw):               # one tile per pooled value
+                    y00, y01, y10, y11 = _tile_outputs(m, k, first + tx)
+                    top = max(activation.relu_if(y00 + b[k], relu), activation.relu_if(y01 + b[k], relu))
+                    row[tx] = max(top, max(activation.relu_if(y10 + b[k], relu), activation.relu_if(y11 + b[k], relu)))
 
 
 @numba.njit(cache=True, nogil=True)

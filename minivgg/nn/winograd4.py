@@ -143,6 +143,14 @@ def input_transform(x, v, ty0, ty1):
                             _bt(r[j], r[j + 1], r[j + 2], r[j + 3], r[j + 4], r[j + 5])
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _at_tile(m, k, col, t):
+    """``t`` (4, 6) = A^T m of one tile (channel ``k``, column ``col`` of ``m`` (36, K, cols)), column by column."""
+    for j in range(6):
+        t[0, j], t[1, j], t[2, j], t[3, j] = _at(m[j, k, col], m[6 + j, k, col], m[12 + j, k, col],
+                                                 m[18 + j, k, col], m[24 + j, k, col], m[30 + j, k, col])
+
+
 @numba.njit(cache=True, nogil=True)
 def output_transform(m, b, out, ty0, ty1, relu):
     """``out[n, k, 4ty + p, 4tx + q] = (A^T m A)[p, q] + b[k]`` (then max(., 0) when ``relu``) for tile rows ty0..ty1-1.
@@ -162,11 +170,7 @@ def output_transform(m, b, out, ty0, ty1, relu):
             for ty in range(ty0, ty1):
                 base = (n * (ty1 - ty0) + ty - ty0) * tw
                 for tx in range(tw):
-                    col = base + tx
-                    for j in range(6):                   # A^T m, column by column
-                        t[0, j], t[1, j], t[2, j], t[3, j] = _at(m[j, k, col], m[6 + j, k, col], m[12 + j, k, col],
-                                                                 m[18 + j, k, col], m[24 + j, k, col],
-                                                                 m[30 + j, k, col])
+                    _at_tile(m, k, base + tx, t)
                     for p in range(4):                   # (A^T m) A, row by row
                         y0, y1, y2, y3 = _at(t[p, 0], t[p, 1], t[p, 2], t[p, 3], t[p, 4], t[p, 5])
                         row = out[n, k, 4 * ty + p]
@@ -181,24 +185,18 @@ def pooled_output_transform(m, b, out, ty0, ty1, relu):
     """:func:`output_transform` followed by the 2x2 max-pool: each 4x4 tile gives 2x2 values of ``out``
     (n, K, H/2, W/2), rows 2*ty0 .. 2*ty1-1 (see :func:`minivgg.nn.winograd.pooled_output_transform`)."""
     n_img, K, _, W2 = out.shape
-    tw = W2 // 2
     t = np.empty((4, 6), dtype=m.dtype)                 # A^T m of one tile
     y = np.empty((4, 4), dtype=out.dtype)               # the tile's outputs, after the ReLU
     for n in range(n_img):
         for k in range(K):
-            bias = b[k]
             for ty in range(ty0, ty1):
-                base = (n * (ty1 - ty0) + ty - ty0) * tw
-                for tx in range(tw):
-                    col = base + tx
-                    for j in range(6):                   # A^T m, column by column
-                        t[0, j], t[1, j], t[2, j], t[3, j] = _at(m[j, k, col], m[6 + j, k, col], m[12 + j, k, col],
-                                                                 m[18 + j, k, col], m[24 + j, k, col],
-                                                                 m[30 + j, k, col])
+                first = (n * (ty1 - ty0) + ty - ty0) * (W2 // 2)
+                for tx in range(W2 // 2):
+                    _at_tile(m, k, first + tx, t)
                     for p in range(4):                   # (A^T m) A, row by row
                         y[p, 0], y[p, 1], y[p, 2], y[p, 3] = _at(t[p, 0], t[p, 1], t[p, 2], t[p, 3], t[p, 4], t[p, 5])
                         for q in range(4):
-                            y[p, q] = activation.relu_if(y[p, q] + bias, relu)
+                            y[p, q] = activation.relu_if(y[p, q] + b[k], relu)
                     for p in range(2):                   # as minivgg.nn.pool: the top pair, the bottom pair, then both
                         row = out[n, k, 2 * ty + p]
                         for q in range(2):
