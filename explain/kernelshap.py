@@ -35,6 +35,7 @@ import numba
 import numpy as np
 
 from minivgg.explain.coalitions import ALLOCATIONS
+from minivgg.explain.first_block import FirstBlock
 from minivgg.explain.regions import grid_regions, superpixels
 from minivgg.explain.settings import BASELINES, DEFAULT_BUDGET, DEFAULT_REGIONS, DEFAULT_TOLERANCE, OUTPUTS
 from minivgg.explain.shapley import ShapleyEstimate, shapley_rounds
@@ -240,14 +241,18 @@ class KernelSHAP:
                              f"(classes: {', '.join(model.class_names)}), got {target!r}")
         return image, int(target)
 
-    def output_of(self, batch, target):
-        """(B,) the explained output for a batch of model inputs: probability or log-odds of ``target``."""
+    def output_of(self, batch, target, start=None):
+        """(B,) the explained output for a batch of model inputs: probability or log-odds of ``target``.
+
+        ``start``: the batch is the input of that layer (:meth:`minivgg.VGG8.forward`).
+        """
+        at = {} if start is None else {"start": start}      # a stand-in for a model need not know ``start``
         if self.output == "probability":
-            return self.model.predict_proba(batch, self.batch_size)[:, target].astype(np.float64)
+            return self.model.predict_proba(batch, self.batch_size, **at)[:, target].astype(np.float64)
         # The calibrated log-odds: the same temperature as every probability (predict_proba); a bare
         # network (a VGG8, not a deployed Classifier) is uncalibrated, T = 1.
         temperature = getattr(self.model, "temperature", 1.0)
-        logits = self.model.infer(batch, self.batch_size).astype(np.float64) / temperature
+        logits = self.model.infer(batch, self.batch_size, **at).astype(np.float64) / temperature
         others = np.delete(logits, target, axis=1)
         top = others.max(axis=1)
         return logits[:, target] - top - np.log(np.exp(others - top[:, None]).sum(axis=1))
@@ -270,8 +275,12 @@ class KernelSHAP:
         image, labels = np.ascontiguousarray(image), np.ascontiguousarray(regions, dtype=np.int64)
         total = 2 + min(self.budget // 2 * 2, 2 ** min(m, 62) - 2) if m > 1 else 2
         done = 0
-
-        batch = np.empty((min(self.batch_size, total), *image.shape), dtype=image.dtype)   # reused by every call
+        # The network's first block of each coalition, mostly copied from the image's and the baseline's
+        # (.first_block); the whole coalition images for a model that begins otherwise.
+        block = FirstBlock.of(self.model, image, background, labels)
+        start = None if block is None else block.start
+        batch = np.empty((min(self.batch_size, total), *(image.shape if block is None else block.shape)),
+                         dtype=image.dtype)                                     # reused by every call
 
         def value_fn(z):
             nonlocal done
@@ -279,8 +288,11 @@ class KernelSHAP:
             # Calls of equal size, none above the batch size: 50 coalitions go as 25 + 25, not 24 + 24 + 2
             # (a small call costs nearly as much per image as a batch of one).
             for part in np.array_split(z, max(1, -(-len(z) // self.batch_size))):
-                coalition_images(image, background, labels, part, batch[:len(part)])
-                out[i:i + len(part)] = self.output_of(batch[:len(part)], target)
+                if block is None:
+                    coalition_images(image, background, labels, part, batch[:len(part)])
+                else:
+                    block(part, batch[:len(part)])
+                out[i:i + len(part)] = self.output_of(batch[:len(part)], target, start)
                 i += len(part)
                 done += len(part)
                 if progress:

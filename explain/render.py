@@ -38,6 +38,9 @@ CAM_MIN_WEIGHT, CAM_MAX_WEIGHT = 0.25, 0.65   # a drawn map value's colour weigh
 CAM_FLOOR = 0.02             # values below this share of the maximum are left undrawn (rounding, not evidence)
 CAM_COLOURS = (0.1, 0.92)    # the part of turbo used: blue to a saturated red (its darkest end is near black)
 SHAP_WEIGHT, SHAP_FADED_WEIGHT = 0.6, 0.15
+# zlib level of the PNG files. Level 1 writes a picture 2-3x as fast as PIL's default 6 (20-50 against
+# 70-90 ms, a sixth of saving a picture) for files 15% larger (about 200 kB): flat colours compress well.
+PNG_COMPRESSION = 1
 
 
 def _figure(width, height):
@@ -125,7 +128,19 @@ def _save(fig, path, stamp=None):
     if stamp:
         _draw_stamp(fig, stamp)
     with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight", metadata=dict(stamp or {}))
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight", metadata=dict(stamp or {}),
+                    pil_kwargs={"compress_level": PNG_COMPRESSION})
+
+
+def _title(ax, text, **style):
+    """``text`` above the axes ``ax``, as plain text (names come from files: never mathtext).
+
+    Placed at the top of the axes (y = 1), where matplotlib's automatic placement puts it
+    over axes without tick labels, as every axes here is; said outright, it spares each
+    draw the search for tick labels to clear, on every axis of the figure (a tenth of a
+    picture's drawing time).
+    """
+    ax.set_title(text, y=1.0, parse_math=False, **style)
 
 
 def _draw_stamp(fig, stamp):
@@ -154,7 +169,7 @@ def _colour_bar_axes(ax):
 
 def _draw_radiograph(ax, gray):
     ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
-    ax.set_title(f"model input ({gray.shape[1]}x{gray.shape[0]} crop)")
+    _title(ax, f"model input ({gray.shape[1]}x{gray.shape[0]} crop)")
     ax.axis("off")
     _colour_bar_axes(ax).axis("off")                  # an empty slot: same width as the others
 
@@ -164,7 +179,7 @@ def _draw_gradcam(ax, gray, cam, name="Grad-CAM"):
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     ax.imshow(gradcam_overlay(gray, cam))
-    ax.set_title(name)
+    _title(ax, name)
     ax.axis("off")
     if is_signed(cam):
         bar = ax.figure.colorbar(ScalarMappable(Normalize(-1, 1), colormaps["RdBu_r"]), cax=_colour_bar_axes(ax))
@@ -179,7 +194,7 @@ def _draw_shap(ax, gray, result, class_name):
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     ax.imshow(shap_overlay(gray, result))
-    ax.set_title(f"SHAP (red: towards {class_name})", parse_math=False)
+    _title(ax, f"SHAP (red: towards {class_name})")
     ax.axis("off")
     cax = _colour_bar_axes(ax)
     scale = "probability" if result.output == "probability" else "log-odds"
@@ -199,7 +214,7 @@ def save_panel(path, draw, title, stamp=None, height=4.0):
     fig = _figure(4.6, height)
     ax = fig.subplots()
     draw(ax)
-    ax.set_title(title, parse_math=False)
+    _title(ax, title)
     _save(fig, path, stamp)
 
 
@@ -303,8 +318,8 @@ def save_on_original(out, stem, image, settings, cam=None, shap=None, cam_name="
         ax.imshow(overlay)
         ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, color="lime",
                                linewidth=1.2, linestyle="--"))
-        ax.set_title(f"{cam_name if kind == 'gradcam' else 'SHAP'} on the original ({image.shape[1]}x"
-                     f"{image.shape[0]})\ndashed: the model's crop", fontsize=9, parse_math=False)
+        _title(ax, f"{cam_name if kind == 'gradcam' else 'SHAP'} on the original ({image.shape[1]}x"
+                   f"{image.shape[0]})\ndashed: the model's crop", fontsize=9)
         ax.axis("off")
     _save(fig, out / f"{stem}_original.png", stamp)
     return written + [out / f"{stem}_original.png"]

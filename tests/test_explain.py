@@ -270,6 +270,49 @@ def test_coalition_images_match_their_naive_twin(rng):
     assert not coalition_images_naive(image, background, regions, z).flags.c_contiguous   # why the kernel exists
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_first_block_of_coalitions_matches_its_naive_twin(rng, dtype):
+    """Copied where a window is all kept or all hidden, computed where it mixes: equal bit for bit to the network's
+    first block of the coalition images themselves, at the image's edges and for every mix of regions."""
+    from minivgg.explain.first_block import FirstBlock, first_block_naive, window_owner
+    model = VGG8(**{**TINY, "channels": (5, *TINY["channels"][1:])}, dtype=dtype, seed=3)
+    image = rng.standard_normal((3, 32, 32)).astype(dtype)
+    background = rng.standard_normal((3, 32, 32)).astype(dtype)
+    for regions in (grid_regions((32, 32), 9), rng.integers(0, 7, (32, 32)),
+                    superpixels(rng.random((32, 32)), 12)):
+        regions = np.ascontiguousarray(regions, dtype=np.int64)
+        m = int(regions.max()) + 1
+        z = np.vstack([np.zeros(m), np.ones(m), rng.integers(0, 2, (10, m))]).astype(np.uint8)
+        block = FirstBlock.of(model, image, background, regions)
+        out = np.full((len(z), *block.shape), np.nan, dtype)
+        block(z, out)
+        np.testing.assert_array_equal(out, first_block_naive(model, image, background, regions, z))
+        owner = window_owner(regions)                   # brute force: the labels in each 4x4 window
+        for r, j in np.ndindex(owner.shape):
+            labels = np.unique(regions[max(2 * r - 1, 0):2 * r + 3, max(2 * j - 1, 0):2 * j + 3])
+            assert owner[r, j] == (labels[0] if len(labels) == 1 else -1)
+    logits = model.infer(np.stack([image, background]))            # the network goes on from the block
+    np.testing.assert_array_equal(model.infer(np.stack([block.kept, block.hidden]), start=block.start), logits)
+    with pytest.raises(ValueError, match="begins a step"):
+        model.infer(out, start="features.1")
+
+
+def test_kernelshap_on_the_first_block_equals_kernelshap_on_whole_images(rng):
+    """The same pairs drawn, the same values to the last bit: the shortcut changes the cost, not the estimate."""
+    model = VGG8(**{**TINY, "image_size": 32}, seed=2)
+    image = rng.standard_normal((3, 32, 32)).astype(np.float32)
+    explainer = KernelSHAP(model, n_regions=10, budget=200, tolerance=0.3, seed=4)
+    result = explainer(image, target=1)
+    background = explainer.baseline_for(image)
+
+    def value(z):
+        keep = z[:, result.regions].astype(bool)[:, None]
+        return model.predict_proba(np.where(keep, image[None], background[None]).astype(np.float32))[:, 1]
+    whole = explain_function(value, result.n_regions, budget=200, seed=4, tolerance=0.3)
+    np.testing.assert_array_equal(result.values, whole.values)
+    assert result.n_evaluations == whole.n_evaluations
+
+
 def test_kernelshap_progress_rises_and_rounds_end_at_the_call():
     model = VGG8(**{**TINY, "image_size": 32}, seed=2)
     image = np.random.default_rng(0).standard_normal((3, 32, 32)).astype(np.float32)

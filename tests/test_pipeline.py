@@ -127,7 +127,7 @@ def test_explain_settings_are_frozen_checked_and_picklable():
     assert replace(settings, method="shap").wants_shap and not replace(settings, method="shap").wants_cam
 
 
-def test_explain_rounds_grow_to_the_finished_explanation():
+def test_explain_rounds_grow_to_the_finished_explanation(tmp_path):
     model = load_model(BUNDLED_MODEL)
     x = model.read(sorted((BUNDLED_SAMPLES / "RA").glob("*.png"))[0])
     settings = ExplainSettings(budget=200, regions=10, tolerance=0.001)      # rounds until the budget
@@ -137,6 +137,15 @@ def test_explain_rounds_grow_to_the_finished_explanation():
     assert calls == sorted(calls) and len(calls) >= 2
     final = model.explain(x, settings)
     np.testing.assert_array_equal(final.shap.values, rounds[-1].shap.values)
+    # The hiding checks are model calls: made for the finished explanation, or for a round when it is saved.
+    assert all(r.cam_check is None and r.shap_check is None for r in rounds)
+    fill = model.explainers(settings)[1].baseline_for(x)
+    assert final.cam_check == model.hiding_check(x, final.cam, final.target, fill) is not None
+    partial = rounds[1]
+    expected = model.hiding_check(x, partial.shap.pixel_map(), partial.target, fill)
+    assert model.checked(partial).shap_check == expected is not None
+    written = model.save_explanation(partial, tmp_path, "partial", combined=False)
+    assert "Kernel-SHAP map" in Image.open(written[-1]).text["Check"]
     cam_only, shap_only = (model.explain(x, replace(settings, method=m)) for m in ("gradcam", "shap"))
     both = cam_only.merged(replace(shap_only, x=cam_only.x))
     assert both.settings.method == "both"

@@ -104,7 +104,9 @@ class Explanation:
     shap : :class:`~minivgg.explain.kernelshap.SHAPResult`, or None (possibly a partial one:
         ``shap.n_evaluations < shap.budget`` while rounds are still running)
     cam_check, shap_check : p(target) once the hottest :data:`HIDDEN_SHARE` of the image by
-        that map is hidden with the baseline's fill (:meth:`Classifier.hiding_check`), or None
+        that map is hidden with the baseline's fill (:meth:`Classifier.hiding_check`); None for
+        a map with nothing positive to hide, and until :meth:`Classifier.checked` has run (the
+        rounds of :meth:`Classifier.explain_rounds` carry none)
     notes : notes for the user (an empty map, a saturated model)
     path : the file it came from, or None
     """
@@ -207,16 +209,16 @@ class Classifier:
         """The model's probabilities for logits it produced: ``softmax(logits / T)``, T = :attr:`temperature`."""
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
 
-    def predict_proba(self, x, batch_size=32, capture=()):
+    def predict_proba(self, x, batch_size=32, capture=(), start=None):
         """Calibrated probabilities, (N, 3, S, S) -> (N, num_classes), in batches, inference mode.
 
         With ``capture`` (layer names, as :meth:`VGG8.infer`), returns ``(probabilities,
         captured)``: one pass gives the probabilities and, say, the features the
-        out-of-distribution score needs.
+        out-of-distribution score needs. ``start``: begin at that layer (:meth:`VGG8.forward`).
         """
         if not capture:
-            return self.softmax(self.network.infer(x, batch_size))
-        logits, captured = self.network.infer(x, batch_size, capture)
+            return self.softmax(self.network.infer(x, batch_size, start=start))
+        logits, captured = self.network.infer(x, batch_size, capture, start)
         return self.softmax(logits), captured
 
     def assess(self, x, batch_size=32):
@@ -270,26 +272,38 @@ class Classifier:
         Kernel-SHAP model calls; the last one yielded is the finished explanation. A user
         interface redraws each; ``progress(done, total)`` is called after each batch of
         model calls, and may raise to abandon the computation. ``found``: the input's
-        :class:`Assessment`, when the caller has it already.
+        :class:`Assessment`, when the caller has it already. The hiding checks are left to
+        :meth:`checked` (:meth:`explain` and :meth:`save_explanation` call it).
         """
         found = self.assess(x[None])[0] if found is None else found
         target = int(found.probs.argmax()) if settings.target is None else self.target_index(settings.target)
         cam, shap = self.explainers(settings)
-        fill = shap.baseline_for(x)
         explanation = Explanation(x, found, target, settings, path=path, notes=tuple(settings.warnings))
         if settings.wants_cam:
             result = cam(x[None], target)
             heat = result.signed[0] if settings.signed else result.normalized[0]
             explanation = replace(explanation, cam=heat, cam_name=cam.name, cam_layer=cam.layer,
-                                  notes=explanation.notes + tuple(result.warnings),
-                                  cam_check=self.hiding_check(x, heat, target, fill))
+                                  notes=explanation.notes + tuple(result.warnings))
             yield explanation
         if settings.wants_shap:
             for result in shap.rounds(x, target, progress=progress,
                                       first_round=max(settings.budget // 2, 1) if not settings.tolerance else None):
                 yield replace(explanation, shap=result,
-                              notes=explanation.notes + tuple(f"SHAP: {w}" for w in result.warnings),
-                              shap_check=self.hiding_check(x, result.pixel_map(), target, fill))
+                              notes=explanation.notes + tuple(f"SHAP: {w}" for w in result.warnings))
+
+    def checked(self, explanation):
+        """``explanation`` with the hiding check of each of its maps (:meth:`hiding_check`) where it has none yet.
+
+        :meth:`explain` and :meth:`save_explanation` call it: a check is a model call, made once for the
+        map that is kept, not once per round of Kernel-SHAP (seven rounds of a default run).
+        """
+        e = explanation
+        fill = self.explainers(e.settings)[1].baseline_for(e.x)
+        cam_check = e.cam_check if e.cam is None or e.cam_check is not None else \
+            self.hiding_check(e.x, e.cam, e.target, fill)
+        shap_check = e.shap_check if e.shap is None or e.shap_check is not None else \
+            self.hiding_check(e.x, e.shap.pixel_map(), e.target, fill)
+        return replace(e, cam_check=cam_check, shap_check=shap_check)
 
     def hiding_check(self, x, heat, target, fill):
         """p(target) once the hottest :data:`HIDDEN_SHARE` of the pixels by ``heat`` (S, S) take ``fill``.
@@ -311,7 +325,7 @@ class Classifier:
         explanation = None
         for explanation in self.explain_rounds(x, settings, found, path):  # noqa: B007 (keep the last)
             pass
-        return explanation
+        return self.checked(explanation)
 
     # ------------------------------------------------------------------ saving
 
@@ -361,7 +375,7 @@ class Classifier:
         regions as JSON, and the maps on the original file's pixels (``<stem>_*_original.npy``,
         ``<stem>_original.png`` with the model's crop outlined). Returns the paths written.
         """
-        e = explanation
+        e = self.checked(explanation)
         title = printable(Path(e.path).name) if e.path is not None else ""
         # With raw maps, also the maps on the file's own pixels (read again: the input kept only the crop).
         original = (load_image(e.path), self.preprocessing) if e.settings.raw and e.path is not None else None

@@ -262,12 +262,12 @@ class VGG8:
                 i += 1
         return blocks
 
-    def forward(self, x, train=False, tape=None, rng=None):
+    def forward(self, x, train=False, tape=None, rng=None, start=None):
         """Class scores (logits) for a batch.
 
         Parameters
         ----------
-        x : ndarray, shape (N, 3, S, S), the model's dtype
+        x : ndarray, shape (N, 3, S, S), the model's dtype; with ``start``, the input of that layer
         train : bool
             Dropout is active only when True (it then needs ``rng``).
         tape : Tape, optional
@@ -275,14 +275,20 @@ class VGG8:
             nothing is kept: each activation is freed once the next layer has used it.
         rng : numpy.random.Generator, optional
             Draws the dropout masks when ``train`` is True.
+        start : str, optional
+            Begin at this layer, ``x`` being what the layers before it made (Kernel-SHAP
+            computes the first block of its coalition images itself:
+            :mod:`minivgg.explain.first_block`). It must begin a step of the pass
+            (:meth:`forward_blocks`), e.g. ``"features.3"``, the layer after the first pool.
 
         Returns
         -------
         logits : ndarray, shape (N, num_classes)
         """
-        self.check_input(x)
+        if start is None:
+            self.check_input(x)
         watch = frozenset() if tape is None else tape.watch
-        unknown = watch - set(self.layer_names)
+        unknown = (watch | ({start} if start else set())) - set(self.layer_names)
         if unknown:
             self[sorted(unknown)[0]]                    # KeyError naming the valid layers
         # An overflowing model gives non-finite logits, which callers check and report by
@@ -290,7 +296,14 @@ class VGG8:
         # Subnormal floats are flushed to zero meanwhile (see minivgg.nn.denormals).
         with np.errstate(over="ignore", invalid="ignore"), denormals.flushed():
             names = self.layer_names
-            for block in self.forward_blocks(watch, pools=tape is None or not tape.keep_caches):
+            blocks = self.forward_blocks(watch, pools=tape is None or not tape.keep_caches)
+            if start is not None:
+                starts = [block.names[0] for block in blocks]
+                if start not in starts:
+                    raise ValueError(f"start must be a layer that begins a step of the pass, one of "
+                                     f"{', '.join(starts)}; got {start!r}")
+                blocks = blocks[starts.index(start):]
+            for block in blocks:
                 x, caches = block.forward(x, train, rng)
                 if tape is None:
                     continue
@@ -360,17 +373,18 @@ class VGG8:
                 grads.update(layer_grads)
         return grad, grads
 
-    def infer(self, x, batch_size=32, capture=()):
+    def infer(self, x, batch_size=32, capture=(), start=None):
         """Logits for any number of images, in batches, inference mode (no dropout).
 
         Parameters
         ----------
-        x : ndarray, shape (N, 3, S, S)
+        x : ndarray, shape (N, 3, S, S) (with ``start``: the input of that layer, as :meth:`forward`)
         batch_size : int
             Images per forward pass; bounds the memory.
         capture : iterable of str
             Layer names whose outputs are returned too (e.g. ``"classifier.4"``, the
             penultimate features).
+        start : str, optional, the layer to begin at (:meth:`forward`)
 
         Returns
         -------
@@ -383,7 +397,7 @@ class VGG8:
         logits, captured = [], {name: [] for name in capture}
         for i in range(0, len(x), batch_size):
             tape = Tape(watch=capture, keep_caches=False) if capture else None
-            logits.append(self.forward(x[i:i + batch_size], tape=tape).astype(np.float64))
+            logits.append(self.forward(x[i:i + batch_size], tape=tape, start=start).astype(np.float64))
             for name in capture:
                 captured[name].append(tape.outputs[name])
         logits = np.concatenate(logits) if logits else np.zeros((0, self.num_classes))
@@ -398,14 +412,15 @@ class VGG8:
         """
         return softmax(np.asarray(logits, dtype=np.float64))
 
-    def predict_proba(self, x, batch_size=32, capture=()):
+    def predict_proba(self, x, batch_size=32, capture=(), start=None):
         """Probabilities, (N, 3, S, S) -> (N, num_classes), in batches, inference mode.
 
-        With ``capture`` (layer names, as :meth:`infer`), returns ``(probabilities, captured)``.
+        With ``capture`` (layer names, as :meth:`infer`), returns ``(probabilities, captured)``;
+        ``start``: begin at that layer (:meth:`forward`).
         """
         if not capture:
-            return self.softmax(self.infer(x, batch_size))
-        logits, captured = self.infer(x, batch_size, capture)
+            return self.softmax(self.infer(x, batch_size, start=start))
+        logits, captured = self.infer(x, batch_size, capture, start)
         return self.softmax(logits), captured
 
     # ------------------------------------------------------------------ parameters
