@@ -11,7 +11,7 @@
   SHAP: red for, blue against. A colour bar shows the scale.
 * SHAP: a diverging colormap (``RdBu_r``) symmetric around zero: red pushes towards the
   explained class, blue against it. Regions whose value is within the simultaneous 95%
-  band of zero (+-3.1 standard errors for 24 regions, Bonferroni: a statement about all
+  band of zero (+-3.2 standard errors for 32 regions, Bonferroni: a statement about all
   of them at once) are drawn faded (their sign is not established); when every value is below
   numerical noise nothing is coloured and the panel says "no measurable effect". The
   panel states the model calls made and the largest standard error.
