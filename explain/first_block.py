@@ -22,7 +22,7 @@ Xeon, batches of 24). The coalition images themselves are never built.
 The windows computed are added up in the order of
 :func:`minivgg.nn.conv.direct_relu_maxpool_rows`, the kernel that computes the network's
 first block: the result is equal bit for bit to the full pass over the coalition image
-(``tests/test_kernelshap.py``).
+(``tests/test_explain.py``).
 """
 
 import numba
@@ -38,10 +38,9 @@ def first_block_naive(model, image, background, regions, z):
 
     ``image``, ``background`` (C, H, W); ``regions`` (H, W) labels; ``z`` (B, M) 0/1.
     """
-    keep = z[:, regions].astype(bool)[:, None]                          # (B, 1, H, W)
-    batch = np.where(keep, image[None], background[None]).astype(image.dtype)
+    from minivgg.explain.kernelshap import coalition_images_naive  # (kernelshap imports this module)
     pool = model.layer_names[2]
-    return model.infer(batch, capture=(pool,))[1][pool]
+    return model.infer(coalition_images_naive(image, background, regions, z), capture=(pool,))[1][pool]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -154,7 +153,7 @@ class FirstBlock:
     """
 
     def __init__(self, model, image, background, regions):
-        (conv_name, conv), _, (pool_name, _) = model.layers[:3]
+        (_, conv), _, (pool_name, _) = model.layers[:3]
         self.start = model.layer_names[3]
         _, captured = model.infer(np.stack([image, background]), capture=(pool_name,))
         self.kept, self.hidden = captured[pool_name]

@@ -298,12 +298,14 @@ class Classifier:
         map that is kept, not once per round of Kernel-SHAP (seven rounds of a default run).
         """
         e = explanation
+        cam_missing = e.cam is not None and e.cam_check is None
+        shap_missing = e.shap is not None and e.shap_check is None
+        if not (cam_missing or shap_missing):
+            return e
         fill = self.explainers(e.settings)[1].baseline_for(e.x)
-        cam_check = e.cam_check if e.cam is None or e.cam_check is not None else \
-            self.hiding_check(e.x, e.cam, e.target, fill)
-        shap_check = e.shap_check if e.shap is None or e.shap_check is not None else \
-            self.hiding_check(e.x, e.shap.pixel_map(), e.target, fill)
-        return replace(e, cam_check=cam_check, shap_check=shap_check)
+        return replace(e, cam_check=self.hiding_check(e.x, e.cam, e.target, fill) if cam_missing else e.cam_check,
+                       shap_check=(self.hiding_check(e.x, e.shap.pixel_map(), e.target, fill) if shap_missing
+                                   else e.shap_check))
 
     def hiding_check(self, x, heat, target, fill):
         """p(target) once the hottest :data:`HIDDEN_SHARE` of the pixels by ``heat`` (S, S) take ``fill``.
