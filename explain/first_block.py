@@ -33,14 +33,11 @@ from minivgg.nn.layers import Conv3x3, MaxPool2x2, ReLU
 from minivgg.nn.threads import parallel_for
 
 
-def first_block_naive(model, image, background, regions, z):
-    """(B, K, H/2, W/2): the network's first block of each coalition image, by building the images.
-
-    ``image``, ``background`` (C, H, W); ``regions`` (H, W) labels; ``z`` (B, M) 0/1.
-    """
-    from minivgg.explain.kernelshap import coalition_images_naive  # (kernelshap imports this module)
+def first_block_naive(model, images):
+    """(B, K, H/2, W/2): the network's first block of whole coalition images (B, C, H, W), by the network itself
+    (build them with :func:`.kernelshap.coalition_images_naive`)."""
     pool = model.layer_names[2]
-    return model.infer(coalition_images_naive(image, background, regions, z), capture=(pool,))[1][pool]
+    return model.infer(images, capture=(pool,))[1][pool]
 
 
 @numba.njit(cache=True, nogil=True)

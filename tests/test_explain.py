@@ -275,6 +275,7 @@ def test_first_block_of_coalitions_matches_its_naive_twin(rng, dtype):
     """Copied where a window is all kept or all hidden, computed where it mixes: equal bit for bit to the network's
     first block of the coalition images themselves, at the image's edges and for every mix of regions."""
     from minivgg.explain.first_block import FirstBlock, first_block_naive, window_owner
+    from minivgg.explain.kernelshap import coalition_images_naive
     model = VGG8(**{**TINY, "channels": (5, *TINY["channels"][1:])}, dtype=dtype, seed=3)
     image = rng.standard_normal((3, 32, 32)).astype(dtype)
     background = rng.standard_normal((3, 32, 32)).astype(dtype)
@@ -286,7 +287,8 @@ def test_first_block_of_coalitions_matches_its_naive_twin(rng, dtype):
         block = FirstBlock.of(model, image, background, regions)
         out = np.full((len(z), *block.shape), np.nan, dtype)
         block(z, out)
-        np.testing.assert_array_equal(out, first_block_naive(model, image, background, regions, z))
+        images = coalition_images_naive(image, background, regions, z)
+        np.testing.assert_array_equal(out, first_block_naive(model, images))
         owner = window_owner(regions)                   # brute force: the labels in each 4x4 window
         for r, j in np.ndindex(owner.shape):
             labels = np.unique(regions[max(2 * r - 1, 0):2 * r + 3, max(2 * j - 1, 0):2 * j + 3])
