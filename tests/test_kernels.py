@@ -200,6 +200,33 @@ def test_winograd_filter_transform_is_g_w_gt(rng, threads, restore_threads):
                 np.testing.assert_allclose(u_flipped[:, c, k].reshape(a, a), G @ rotated @ G.T, atol=1e-14)
 
 
+@pytest.mark.parametrize("relu", [True, False])
+def test_winograd_output_transforms_are_a_t_m_a_tile_by_tile(rng, relu):
+    """Both schemes' output transforms on a band of tile rows (ty0 > 0) of three images, 252 tiles in all
+    (F(4x4): runs of TILES_PER_RUN that cross rows and images): ``A^T m A + b`` of each tile, as NumPy
+    computes it, written where the tile lies and nowhere else; pooled, bit for bit the pool of that."""
+    from minivgg.nn import winograd, winograd4
+    for scheme, A_T in ((winograd.F2, winograd.A_T), (winograd4.F4, winograd4.A_T)):
+        s, n, K, tw, ty0, ty1 = scheme.m, 3, 5, 12, 2, 9
+        side, per_image = s * tw, (ty1 - ty0) * tw
+        m = rng.standard_normal((scheme.planes, K, n * per_image))
+        b = rng.standard_normal(K)
+        out = np.full((n, K, side, side), np.nan)
+        scheme.output_transform(m, b, out, ty0, ty1, relu)
+        expected = np.full_like(out, np.nan)
+        for i in range(n):
+            for ty in range(ty0, ty1):
+                for tx in range(tw):
+                    tile = m[:, :, i * per_image + (ty - ty0) * tw + tx].T.reshape(K, s + 2, s + 2)
+                    y = A_T @ tile @ A_T.T + b[:, None, None]
+                    expected[i, :, s * ty:s * ty + s, s * tx:s * tx + s] = np.maximum(y, 0) if relu else y
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)      # NaN outside the band on both
+        if relu:
+            pooled = np.full((n, K, side // 2, side // 2), np.nan)
+            scheme.pooled_output_transform(m, b, pooled, ty0, ty1, relu)
+            np.testing.assert_array_equal(pooled, maxpool2x2_forward(out))
+
+
 def test_winograd_f4_matrices_compute_four_outputs_of_a_three_tap_correlation(rng):
     """Lavin & Gray's F(4, 3) in one dimension: A^T [(G g) * (B^T d)] = the direct sums, on random data."""
     from minivgg.nn.winograd4 import A_T, B_T, G
