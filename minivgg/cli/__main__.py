@@ -2,6 +2,6 @@
 
 import sys
 
-from minivgg.cli import main
+from minivgg.cli import command
 
-sys.exit(main())
+sys.exit(command())
