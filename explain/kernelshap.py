@@ -46,7 +46,8 @@ MAX_REGIONS = 1000
 SATURATED = 1e-3          # |fx - base| below this (probability scale): say so, suggest logit
 NOISE = 1e-6              # values below this fraction of the output's range are numerical noise
 # Images per model call. On the bundled model (2 cores), a forward pass costs per image, relative to batch 24:
-# 1.25 at 8, 1.06 at 16, 1.00 at 20-28, 1.06 at 32, 1.2-1.4 at 40-48 (the activations outgrow the caches).
+# 1.15 at 8, 1.01 at 16, 1.02 at 32, 0.96 at 48; but a whole run of the six samples' default maps costs 7%
+# more at 48 than at 24 (median of 4 interleaved rounds, AVX-512 Xeon).
 SHAP_BATCH = 24
 
 
