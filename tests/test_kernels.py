@@ -309,9 +309,10 @@ def test_fast_path_picks_each_algorithm_where_it_measured_fastest():
     # Kernels transformed once (a frozen layer): Winograd on small inputs too, F(4x4) only where it fits.
     kept = {side: conv.transform_kernel(shape(8, 16, 3, 3), side) for side in (8, 14)}
     assert set(kept[8].u) == {winograd.F2, F4} and set(kept[14].u) == {winograd.F2}
-    assert conv.algorithm_for(shape(1, 16, 8, 8), kept[8]) is winograd.F2        # im2col without them
+    assert conv.algorithm_for(shape(1, 16, 8, 8), kept[8]) is F4                 # im2col without them
     assert conv.algorithm_for(shape(1, 16, 14, 14), kept[14]) is winograd.F2
     assert conv.algorithm_for(shape(64, 16, 8, 8), kept[8]) is F4
+    assert conv.algorithm_for(shape(1, 16, 28, 28), conv.transform_kernel(shape(8, 16, 3, 3), 28)) is F4
     assert conv.transform_kernel(shape(8, 3, 3, 3), 8) is None                  # the direct loop needs none
     # dW: F(4x4, 3x3) from 16 input channels with AVX-512, from 128 without (measured on one of each).
     assert conv.WINOGRAD4_DW_MIN_CHANNELS == (16 if conv.has_avx512() else 128)

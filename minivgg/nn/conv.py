@@ -55,7 +55,8 @@ against each other:
   im2col;
 * fewer than :data:`WINOGRAD_MIN_POSITIONS` output positions (N*H*W) in the batch: im2col
   (for a single 14x14 map, transforming all K x C kernels costs more than it saves);
-* from :data:`WINOGRAD4_MIN_POSITIONS`, on sides that are multiples of 4: F(4x4, 3x3); else
+* from :data:`WINOGRAD4_MIN_POSITIONS` (or at any size when the kernel's transforms are kept),
+  on sides that are multiples of 4: F(4x4, 3x3); else
   F(2x2, 3x3) (a 14x14 map would be padded to 16x16: 31% more tiles). ``dW`` keeps
   F(2x2, 3x3) for fewer than :data:`WINOGRAD4_DW_MIN_CHANNELS` input channels, a number
   that depends on the processor (:func:`weight_grad_algorithm_for`).
@@ -149,7 +150,9 @@ WINOGRAD4_MIN_POSITIONS = 2048  # measured (benchmarks/bench_kernels.py): F(4x4)
                                 # at 1x28x28 (512 -> 512), ties at 1x56x56, and is 1.2-1.5x faster from
                                 # 32x8x8 (128 -> 128) and 16x28x28 up; at 16x14x14, padded to 16x16, it tied
                                 # on an AMD EPYC and was 1.2x slower on an Intel Xeon: F(4x4) takes only
-                                # sides that are multiples of 4
+                                # sides that are multiples of 4. With the kernel's transforms kept, its
+                                # time is 0.76-1.04x F(2x2)'s from 1x8x8 up (1x28x28 512 -> 512 pooled
+                                # 0.81x, 24x8x8 128 -> 128 0.80x; AVX-512 Xeon): no threshold then
 
 
 def has_avx512():
@@ -198,14 +201,16 @@ def algorithm_for(x, transformed=None):
     or the Winograd scheme to use (``winograd.F2`` or ``winograd4.F4``; see the module docstring).
 
     ``transformed`` (:class:`KernelTransforms` or None): the kernel's transforms are kept, so
-    Winograd pays no transform of its own and takes the place of im2col on small inputs too.
+    Winograd pays no transform of its own and takes the place of im2col on small inputs too,
+    and F(4x4, 3x3), whose kernel transform is the costlier, takes F(2x2, 3x3)'s wherever it fits.
     """
     n, c, h, w = x.shape
     if c < WINOGRAD_MIN_CHANNELS:
         return "direct"
     if n * h * w < WINOGRAD_MIN_POSITIONS and transformed is None:
         return "im2col"
-    return F4 if n * h * w >= WINOGRAD4_MIN_POSITIONS and h % 4 == 0 and w % 4 == 0 else winograd.F2
+    large = n * h * w >= WINOGRAD4_MIN_POSITIONS or (transformed is not None and F4 in transformed.u)
+    return F4 if large and h % 4 == 0 and w % 4 == 0 else winograd.F2
 
 
 def weight_grad_algorithm_for(x):
