@@ -458,10 +458,11 @@ def stability(args):
 
 
 # A Python program that runs the minivgg command line of another installation (``--against``): it drops this
-# checkout's editable import hook and puts that folder first.
+# checkout's editable import hook, puts that folder first, and calls what its console script calls
+# (``command``, or ``main`` in versions before it).
 _OTHER_MINIVGG = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
-                  "sys.path.insert(0, {site!r}); from minivgg.cli import main; sys.argv[0] = 'minivgg'; "
-                  "sys.exit(main())")
+                  "sys.path.insert(0, {site!r}); import minivgg.cli as cli; sys.argv[0] = 'minivgg'; "
+                  "sys.exit(getattr(cli, 'command', cli.main)())")
 
 
 def _explain_command(site, images, out):

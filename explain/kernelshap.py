@@ -46,8 +46,9 @@ MAX_REGIONS = 1000
 SATURATED = 1e-3          # |fx - base| below this (probability scale): say so, suggest logit
 NOISE = 1e-6              # values below this fraction of the output's range are numerical noise
 # Images per model call. On the bundled model (2 cores), a forward pass costs per image, relative to batch 24:
-# 1.15 at 8, 1.01 at 16, 1.02 at 32, 0.96 at 48; but a whole run of the six samples' default maps costs 7%
-# more at 48 than at 24 (median of 4 interleaved rounds, AVX-512 Xeon).
+# 1.15 at 8, 1.01 at 16, 1.02 at 32, 0.96 at 48. Whole runs of the six samples' default maps, interleaved
+# (AVX-512 Xeon): 1.07 at 48 (4 rounds), 0.94 at 32 (0.93-1.04, 4 rounds), 0.88 at 16 (0.79-1.11, 8 rounds):
+# too noisy to move from 24 yet.
 SHAP_BATCH = 24
 
 

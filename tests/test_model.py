@@ -400,11 +400,11 @@ def test_a_frozen_model_computes_what_it_did_without_transforming_a_kernel_per_c
     expected = {n: model.forward(x[:n]) for n in (1, 3)}
     served = copy.deepcopy(model).freeze()
     assert served.frozen and not model.frozen
-    # F(2x2, 3x3) everywhere, F(4x4, 3x3) where the sides are multiples of 4 (24 and 12, not 6); the first
-    # two layers (3 and 4 input channels) run the direct loop: no transform.
-    both, f2 = {winograd.F2, F4}, {winograd.F2}
+    # The scheme each layer takes, and only it: F(4x4, 3x3) where the sides are multiples of 4 (24 and 12),
+    # F(2x2, 3x3) elsewhere (6); the first two layers (3 and 4 input channels) run the direct loop: no transform.
+    f4, f2 = {F4}, {winograd.F2}
     assert [served[n].transformed and set(served[n].transformed.u) for n in served.conv_layer_names] == \
-           [None, None, both, both, both, both, f2, f2]
+           [None, None, f4, f4, f4, f4, f2, f2]
     calls = _filter_transforms(monkeypatch)
     for n, logits in expected.items():
         np.testing.assert_allclose(served.forward(x[:n]), logits, rtol=1e-4, atol=1e-5 * np.abs(logits).max())

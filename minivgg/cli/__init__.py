@@ -35,9 +35,11 @@ def command():
     collections during the command no longer go through it (0.05 s of a command that
     explains one image). Then, as the process ends: Python's last act would be a full
     collection of everything NumPy, numba, SciPy and matplotlib made, 0.2 s, while the
-    operating system takes the memory back anyway. Nothing waits on that collection: every
-    file minivgg writes is closed by its with-block, and exit handlers still run. (Not in
-    :func:`main`: a program that calls it goes on, and would keep its garbage frozen.)
+    operating system takes the memory back anyway. minivgg does not wait on that collection:
+    its files are closed by their with-blocks, its record generators (and the Dask cluster
+    they hold) by :func:`minivgg.cli.common.report_records`, and exit handlers still run; only
+    clean-up left to the collector, in objects caught in reference cycles, would not run. (Not
+    in :func:`main`: a program that calls it goes on, and would keep its garbage frozen.)
     """
     gc.freeze()
     code = main()

@@ -126,7 +126,9 @@ def dask_records(args, items, task, *task_args):
 def report_records(records, results, keys, progress, label, total, show):
     """Take each record as it arrives: append it to the results file, report an error or ``show`` it.
 
-    Returns the exit status: 65 when some image could not be read, else 0.
+    Returns the exit status: 65 when some image could not be read, else 0. ``records`` (a generator) is
+    closed however this ends, so that its own clean-up (a Dask cluster's shutdown) runs now, not whenever
+    the garbage collector meets it.
     """
     status = 0
     try:
@@ -141,6 +143,7 @@ def report_records(records, results, keys, progress, label, total, show):
                 show(record)
             progress.update(label, n, total)
     finally:
+        getattr(records, "close", lambda: None)()
         if results is not None:
             results.close()
     return status

@@ -25,17 +25,18 @@ def kernels(training=False):
     """The numba-compiled functions every command's forward pass uses (and, with ``training``, every
     training step).
 
-    A command serves a frozen model (``VGG8.freeze``: both schemes' kernel transforms) without a
-    tape, so every convolution followed by a pool pools in its pass: the first layer's direct
-    loop, and Winograd's pooled output transform (F(4x4, 3x3), which a frozen model takes on every
-    map whose side is a multiple of 4). Kernels that only some shapes or models need (e.g. the
-    unpooled output transforms, F(2x2, 3x3) for the paper model's 14x14 maps, ``im2col3x3`` for
-    small maps of a model that is not frozen, or the dense layer's kernel for small batches) are
-    compiled when first met, without a message: they take a second or two.
+    A command serves a frozen model (``VGG8.freeze``: each convolution's kernel transform kept) without
+    a tape, so every convolution followed by a pool pools in its pass: the first layer's direct loop,
+    and F(4x4, 3x3)'s pooled output transform (a frozen model takes that scheme on every map whose side
+    is a multiple of 4, as the bundled and the paper's model have from their second block on); the
+    convolutions not followed by a pool use its plain output transform. Kernels that only some shapes
+    or models need (e.g. F(2x2, 3x3) for the paper model's 14x14 maps, ``im2col3x3`` for small maps of
+    a model that is not frozen, or the dense layer's kernel for small batches) are compiled when first
+    met, without a message: they take a second or two.
     """
     from minivgg.nn import activation, conv, denormals, optim, pool, winograd, winograd4
     forward = [conv.direct_relu_maxpool_rows, activation._relu_forward_flat, winograd4.F4.input_transform,
-               winograd4.F4.pooled_output_transform, winograd.F2.filter_rows, winograd4.F4.filter_rows]
+               winograd4.F4.output_transform, winograd4.F4.pooled_output_transform, winograd4.F4.filter_rows]
     if denormals.X86:
         forward += [denormals.get_mxcsr, denormals.set_mxcsr]
     if not training:

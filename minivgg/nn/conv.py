@@ -184,13 +184,12 @@ class KernelTransforms(NamedTuple):
 
 def transform_kernel(w, side):
     """The :class:`KernelTransforms` of kernel ``w`` (K, C, 3, 3), for a layer whose input maps are ``side``
-    pixels square: every scheme :func:`algorithm_for` may pick there (F(2x2, 3x3), and F(4x4, 3x3) on
-    sides that are multiples of 4); None for fewer than :data:`WINOGRAD_MIN_CHANNELS` input channels
-    (the direct loop needs no transform)."""
+    pixels square: the scheme :func:`algorithm_for` picks there with the transform kept (F(4x4, 3x3) on
+    sides that are multiples of 4, else F(2x2, 3x3)); None for fewer than :data:`WINOGRAD_MIN_CHANNELS`
+    input channels (the direct loop needs no transform)."""
     if w.shape[1] < WINOGRAD_MIN_CHANNELS:
         return None
-    u = {scheme: winograd.filter_transform(w, scheme=scheme)
-         for scheme in ((winograd.F2, F4) if side % 4 == 0 else (winograd.F2,))}
+    u = {scheme: winograd.filter_transform(w, scheme=scheme) for scheme in ((F4,) if side % 4 == 0 else (winograd.F2,))}
     for array in u.values():
         array.flags.writeable = False
     return KernelTransforms(w, u)

@@ -458,7 +458,7 @@ class VGG8:
 
         A single 224-px image's forward pass of the paper's model took 50 -> 45 ms on a 2-core Xeon
         (the transforms, and Winograd taking im2col's place on 14x14 maps; README, "Benchmarks and
-        speed"). Costs their memory: 2.8x the convolution weights
+        speed"). Costs their memory: 2.9x the convolution weights
         (105 MB for the paper's model). Returns the model. Call it before the model is shared between
         threads (it changes the layers); afterwards an optimiser step or an in-place write to a
         weight raises ``ValueError``, while ``copy.deepcopy(model)`` gives a writable, unfrozen copy.

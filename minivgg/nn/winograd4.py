@@ -150,12 +150,15 @@ def input_transform(x, v, ty0, ty1):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _at_columns(m, k, c0, t):
+def _at_columns(m, k, c0, t, n_tiles):
     """``t[p, j, i] = (A^T m)[p, j]`` of the tile in column ``c0 + i`` of ``m`` (36, K, cols), channel ``k``,
-    for ``i < t.shape[2]``: the first half of ``A^T m A``."""
+    for ``i < n_tiles``: the first half of ``A^T m A``, column ``j`` of ``A^T m`` after column ``j``.
+
+    ``t``: (4, 6, >= n_tiles), overwritten.
+    """
     for j in range(6):
         m0, m1, m2, m3, m4, m5 = m[j, k], m[6 + j, k], m[12 + j, k], m[18 + j, k], m[24 + j, k], m[30 + j, k]
-        for i in range(t.shape[2]):
+        for i in range(n_tiles):
             c = c0 + i
             t[0, j, i], t[1, j, i], t[2, j, i], t[3, j, i] = _at(m0[c], m1[c], m2[c], m3[c], m4[c], m5[c])
 
@@ -163,7 +166,7 @@ def _at_columns(m, k, c0, t):
 @numba.njit(cache=True, nogil=True, inline="always")
 def _tile_row_outputs(t, p, bias, relu, y, n_tiles):
     """``y[q, i] = (A^T m A)[p, q] + bias`` (then max(., 0) when ``relu``) of tile ``i < n_tiles``, from ``t``
-    (4, 6, tiles) of :func:`_at_columns`: row ``p`` of every tile's output."""
+    (4, 6, >= n_tiles) of :func:`_at_columns`: row ``p`` of every tile's output. ``y``: (4, >= n_tiles)."""
     tp = t[p]
     y0, y1, y2, y3 = y[0], y[1], y[2], y[3]
     for i in range(n_tiles):
@@ -174,7 +177,7 @@ def _tile_row_outputs(t, p, bias, relu, y, n_tiles):
         y3[i] = activation.relu_if(a3 + bias, relu)
 
 
-TILES_PER_RUN = 128      # output_transform's runs: their t and y (40 values a tile, 20 kB) stay in the L1 cache
+TILES_PER_RUN = 128      # output_transform's runs: their t and y (40 values a tile, 20 kB in float32) stay in L1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -196,11 +199,11 @@ def output_transform(m, b, out, ty0, ty1, relu):
     per_image = (ty1 - ty0) * tw
     cols = n_img * per_image
     t = np.empty((4, 6, TILES_PER_RUN), dtype=m.dtype)
-    y = np.empty((4, 4, TILES_PER_RUN), dtype=m.dtype)     # y[p, q, i]: output (p, q) of the run's tile i
+    y = np.empty((4, 4, TILES_PER_RUN), dtype=out.dtype)   # y[p, q, i]: output (p, q) of the run's tile i
     for k in range(K):
         for c0 in range(0, cols, TILES_PER_RUN):
             n_tiles = min(TILES_PER_RUN, cols - c0)
-            _at_columns(m, k, c0, t[:, :, :n_tiles])
+            _at_columns(m, k, c0, t, n_tiles)
             for p in range(4):
                 _tile_row_outputs(t, p, b[k], relu, y[p], n_tiles)
             col = c0
@@ -223,7 +226,9 @@ def pooled_output_transform(m, b, out, ty0, ty1, relu):
     (n, K, H/2, W/2), rows 2*ty0 .. 2*ty1-1 (see :func:`minivgg.nn.winograd.pooled_output_transform`).
 
     Image by image and channel by channel, all the image's tiles at once (their columns of
-    ``m`` are consecutive).
+    ``m`` are consecutive; a work item holds at most about 455 of them, 73 kB of ``t`` and ``y``).
+    Runs of :data:`TILES_PER_RUN` as in :func:`output_transform`, whose stretches then need pooling
+    one by one, measured slower on most of the shapes tried.
     """
     n_img, K, _, W2 = out.shape
     tw = W2 // 2
@@ -232,7 +237,7 @@ def pooled_output_transform(m, b, out, ty0, ty1, relu):
     y = np.empty((4, 4, per_image), dtype=out.dtype)       # y[p, q, i]: output (p, q) of tile i, after the ReLU
     for n in range(n_img):
         for k in range(K):
-            _at_columns(m, k, n * per_image, t)
+            _at_columns(m, k, n * per_image, t, per_image)
             for p in range(4):
                 _tile_row_outputs(t, p, b[k], relu, y[p], per_image)
             for ty in range(ty0, ty1):
