@@ -126,9 +126,10 @@ def dask_records(args, items, task, *task_args):
 def report_records(records, results, keys, progress, label, total, show):
     """Take each record as it arrives: append it to the results file, report an error or ``show`` it.
 
-    Returns the exit status: 65 when some image could not be read, else 0. ``records`` (a generator) is
-    closed however this ends, so that its own clean-up (a Dask cluster's shutdown) runs now, not whenever
-    the garbage collector meets it.
+    ``records``: a generator of records (:func:`local_records`, :func:`dask_records`,
+    :func:`minivgg.app.pipeline.explain_files`), closed however this ends, so that its own clean-up
+    (a Dask cluster's shutdown) runs now, not whenever the garbage collector meets it.
+    Returns the exit status: 65 when some image could not be read, else 0.
     """
     status = 0
     try:
@@ -143,7 +144,7 @@ def report_records(records, results, keys, progress, label, total, show):
                 show(record)
             progress.update(label, n, total)
     finally:
-        getattr(records, "close", lambda: None)()
+        records.close()
         if results is not None:
             results.close()
     return status

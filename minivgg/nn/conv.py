@@ -175,8 +175,9 @@ class KernelTransforms(NamedTuple):
     ----------
     weight : (K, C, 3, 3) the read-only kernel they were computed from (a layer uses them only
         while ``weight`` is still its kernel)
-    u : dict, scheme (``winograd.F2``, ``winograd4.F4``) -> (planes, K, C) read-only transform
-        (:func:`minivgg.nn.winograd.filter_transform`)
+    u : dict, the scheme the layer takes (``winograd.F2`` or ``winograd4.F4``) -> its (planes, K, C)
+        read-only transform (:func:`minivgg.nn.winograd.filter_transform`); a scheme not in it
+        computes its transform per call
     """
     weight: np.ndarray
     u: dict
@@ -189,10 +190,10 @@ def transform_kernel(w, side):
     input channels (the direct loop needs no transform)."""
     if w.shape[1] < WINOGRAD_MIN_CHANNELS:
         return None
-    u = {scheme: winograd.filter_transform(w, scheme=scheme) for scheme in ((F4,) if side % 4 == 0 else (winograd.F2,))}
-    for array in u.values():
-        array.flags.writeable = False
-    return KernelTransforms(w, u)
+    scheme = F4 if side % 4 == 0 else winograd.F2
+    u = winograd.filter_transform(w, scheme=scheme)
+    u.flags.writeable = False
+    return KernelTransforms(w, {scheme: u})
 
 
 def algorithm_for(x, transformed=None):
