@@ -45,11 +45,10 @@ from minivgg.explain.shapley import ShapleyEstimate, shapley_rounds
 MAX_REGIONS = 1000
 SATURATED = 1e-3          # |fx - base| below this (probability scale): say so, suggest logit
 NOISE = 1e-6              # values below this fraction of the output's range are numerical noise
-# Images per model call. On the bundled model (2 cores), a forward pass costs per image, relative to batch 24:
-# 1.15 at 8, 1.01 at 16, 1.02 at 32, 0.96 at 48. Whole runs of the six samples' default maps, interleaved
-# (AVX-512 Xeon): 1.07 at 48 (4 rounds), 0.94 at 32 (0.93-1.04, 4 rounds), 0.88 at 16 (0.79-1.11, 8 rounds):
-# too noisy to move from 24 yet.
-SHAP_BATCH = 24
+# Images per model call. On the bundled model (2 cores), whole runs of the six samples' default maps,
+# interleaved, relative to 16: 1.09 at 24 (1.07-1.09, 3 rounds; 1.07-1.44 in 4 more), 1.06 at 20, 1.07 at 8, 1.04 at
+# 12 (AVX2 EPYC); 16 was also the fastest on an AVX-512 Xeon (0.88 of 24's time, 0.79-1.11 over 8 rounds).
+SHAP_BATCH = 16
 
 
 def coalition_images_naive(image, background, regions, z):
