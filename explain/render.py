@@ -23,12 +23,23 @@
 
 :func:`save_explanation` is the one writer of these files: ``minivgg explain``,
 ``minivgg predict --gradcam/--shap`` and the terminal app's save all call it. Every file
-is written atomically. Matplotlib runs on its Agg back end: no display needed.
+is written atomically.
+
+The pictures are drawn with Pillow, as a few maps and lines of text put side by side and one
+under another (:class:`Block`): a few tens of milliseconds a picture, where matplotlib's figures
+took half a second for its import and a quarter of a second a picture, a third of a short
+``minivgg explain``. Text is set in DejaVu Sans, the font matplotlib ships (it is a
+dependency, and its font is on every machine that has minivgg), at :data:`DPI`.
 """
 
+import importlib.util
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from PIL.PngImagePlugin import PngInfo
 
 from minivgg.atomic import atomic_write
 from minivgg.files import write_json
@@ -39,28 +50,53 @@ CAM_FLOOR = 0.02             # values below this share of the maximum are left u
 CAM_COLOURS = (0.1, 0.92)    # the part of turbo used: blue to a saturated red (its darkest end is near black)
 SHAP_WEIGHT, SHAP_FADED_WEIGHT = 0.6, 0.15
 # zlib level of the PNG files. Level 1 writes a picture 2-3x as fast as PIL's default 6 (20-50 against
-# 70-90 ms, a sixth of saving a picture) for files 15% larger (about 200 kB): flat colours compress well.
+# 70-90 ms) for files 15% larger (about 200 kB): flat colours compress well.
 PNG_COMPRESSION = 1
+# RdBu, ColorBrewer's diverging scheme of 11 colours from dark red to dark blue (matplotlib's "RdBu").
+RDBU = ("#67001f", "#b2182b", "#d6604d", "#f4a582", "#fddbc7", "#f7f7f7", "#d1e5f0", "#92c5de", "#4393c3",
+        "#2166ac", "#053061")
+
+# Sizes. Text sizes are in points at DPI dots per inch, as a printed figure's; the rest in pixels.
+DPI = 110
+TITLE_PT, LABEL_PT, NOTE_PT, SMALL_PT = 14.4, 10, 11, 7    # titles, colour-bar values and label, a note on a map,
+                                                           # captions and stamps
+MAP_SIDE = 330               # a drawn map's longer side
+BAR_WIDTH, BAR_GAP, TICK = 16, 9, 5   # the colour bar, its distance from the map, its tick marks
+GAP, PANEL_GAP, MARGIN = 4, 40, 11    # between a map and its title, between panels, around the picture
+STAMP_GREY, FLAG_RED = (64, 64, 64), (255, 0, 0)
+FONTS = Path(importlib.util.find_spec("matplotlib").submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf"
 
 
-def _figure(width, height):
-    """A new matplotlib figure drawn by the Agg back end, without pyplot.
+def _colour_table(colours, levels=256):
+    """(levels, 3) RGB in [0, 1]: ``colours`` ("#rrggbb", evenly spaced) interpolated linearly, as a matplotlib
+    colormap made ``from_list`` does."""
+    anchors = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in colours]) / 255
+    at = np.linspace(0, 1, levels)
+    return np.stack([np.interp(at, np.linspace(0, 1, len(anchors)), channel) for channel in anchors.T], axis=1)
 
-    pyplot keeps every open figure in one global registry (not thread-safe, and its import
-    alone costs 0.3-0.4 s of a command that saves one picture); a bare ``Figure`` is an
-    object like any other, freed when it is no longer used.
+
+_DIVERGING = _colour_table(RDBU[::-1])       # blue (0) -> white (0.5) -> red (1): matplotlib's "RdBu_r"
+
+
+def diverging_colours(t):
+    """RGB (..., 3) in [0, 1] of RdBu_r at ``t`` (...) in [0, 1]: 0 dark blue, 0.5 white, 1 dark red.
+
+    The colour of level ``floor(256 t)`` of 256, the ends for values beyond them: matplotlib's
+    ``colormaps["RdBu_r"](t)`` without its 0.15 s import (the tests compare the two).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)
-    return fig
+    return _DIVERGING[np.clip((np.asarray(t, dtype=float) * len(_DIVERGING)).astype(int), 0, len(_DIVERGING) - 1)]
 
 
 def _cam_colormap():
+    """turbo, the part :data:`CAM_COLOURS` says, as a matplotlib colormap (a table of 256 colours that matplotlib
+    holds; imported only when a class-activation map is drawn)."""
     from matplotlib import colormaps
     from matplotlib.colors import ListedColormap
     return ListedColormap(colormaps["turbo"](np.linspace(*CAM_COLOURS, 256)), name="turbo_cam")
+
+
+def _cam_colours(t):
+    return _cam_colormap()(t)[..., :3]
 
 
 def is_signed(cam):
@@ -76,12 +112,8 @@ def gradcam_overlay(gray, cam):
     from :data:`CAM_MIN_WEIGHT` to :data:`CAM_MAX_WEIGHT` with ``|cam|``; where the map is below
     :data:`CAM_FLOOR` of its maximum the radiograph is shown unchanged.
     """
-    from matplotlib import colormaps
     strength = np.clip(np.abs(cam), 0, 1)
-    if is_signed(cam):
-        heat = colormaps["RdBu_r"]((np.clip(cam, -1, 1) + 1) / 2)[..., :3]
-    else:
-        heat = _cam_colormap()(strength)[..., :3]
+    heat = diverging_colours((np.clip(cam, -1, 1) + 1) / 2) if is_signed(cam) else _cam_colours(strength)
     weight = np.where(strength > CAM_FLOOR, CAM_MIN_WEIGHT + (CAM_MAX_WEIGHT - CAM_MIN_WEIGHT) * strength, 0)[..., None]
     return (1 - weight) * np.repeat(gray[..., None], 3, axis=2) + weight * heat
 
@@ -98,12 +130,11 @@ def shap_overlay(gray, result):
     Significant regions (|value| >= 2 standard errors) are mixed in with weight 0.6, the
     others with 0.15; when no value is measurable the radiograph is returned unchanged.
     """
-    from matplotlib import colormaps
     rgb_gray = np.repeat(gray[..., None], 3, axis=2)
     if not result.measurable:
         return rgb_gray
     lo, hi = shap_limits(result.values)
-    colour = colormaps["RdBu_r"]((result.pixel_map() - lo) / (hi - lo))[..., :3]
+    colour = diverging_colours((result.pixel_map() - lo) / (hi - lo))
     weight = np.where(result.significant, SHAP_WEIGHT, SHAP_FADED_WEIGHT)[result.regions][..., None]
     return (1 - weight) * rgb_gray + weight * colour
 
@@ -123,116 +154,245 @@ def shap_caption(result):
             f"established\n(95% band for all {result.n_regions} regions at once, +-{result.band_z:.1f} SE)")
 
 
-def _save(fig, path, stamp=None):
-    """Write ``fig`` as a PNG, atomically; ``stamp`` ({field: text}) is drawn under it and stored as PNG text."""
-    if stamp:
-        _draw_stamp(fig, stamp)
-    with atomic_write(path) as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight", metadata=dict(stamp or {}),
-                    pil_kwargs={"compress_level": PNG_COMPRESSION})
+# Layout ---------------------------------------------------------------------------------------------------------
 
+@dataclass
+class Block:
+    """A laid-out part of a picture: its pixels, where its maps lie in them, and the text drawn in it.
 
-def _title(ax, text, **style):
-    """``text`` above the axes ``ax``, as plain text (names come from files: never mathtext).
-
-    Placed at the top of the axes (y = 1), where matplotlib's automatic placement puts it
-    over axes without tick labels, as every axes here is; said outright, it spares each
-    draw the search for tick labels to clear, on every axis of the figure (a tenth of a
-    picture's drawing time).
+    ``maps`` are ``(left, top, right, bottom)`` pixel boxes; ``texts`` let a reader (or a test)
+    ask what a picture says without reading pixels. ``origin`` is where the point (0, 0) of the
+    parts it was made of (:func:`_place`) lies in its pixels: a colour bar's top-left corner,
+    which its values' labels may overhang.
     """
-    ax.set_title(text, y=1.0, parse_math=False, **style)
+    image: Image.Image
+    maps: list = field(default_factory=list)
+    texts: list = field(default_factory=list)
+    origin: tuple = (0, 0)
 
 
-def _draw_stamp(fig, stamp):
-    """The stamp's fields as small lines under the figure, the out-of-distribution verdict first, in red when
-    the image is unlike the training images.
+def _place(parts):
+    """One :class:`Block` of ``(block, x, y)`` parts, each with its top-left corner at (x, y) (None parts are
+    skipped). Coordinates may be negative or fractional: the picture grows to hold every part."""
+    parts = [(b, round(x), round(y)) for b, x, y in parts if b is not None]
+    left, top = min(x for _, x, _ in parts), min(y for _, _, y in parts)
+    right = max(x + b.image.width for b, x, _ in parts)
+    bottom = max(y + b.image.height for b, _, y in parts)
+    canvas = Image.new("RGB", (right - left, bottom - top), "white")
+    maps, texts = [], []
+    for b, x, y in parts:
+        x, y = x - left, y - top
+        canvas.paste(b.image, (x, y))
+        maps += [(x0 + x, y0 + y, x1 + x, y1 + y) for x0, y0, x1, y1 in b.maps]
+        texts += b.texts
+    return Block(canvas, maps, texts, origin=(-left, -top))
 
-    Names come from files and model files: drawn as plain text, never as mathtext.
+
+def _column(blocks, gap=GAP, align="center"):
+    """``blocks`` one under the other, centred on one vertical line (or with their left edges on it)."""
+    parts, y = [], 0
+    for b in filter(None, blocks):
+        parts.append((b, -b.image.width / 2 if align == "center" else 0, y))
+        y += b.image.height + gap
+    return _place(parts)
+
+
+def _row(blocks, gap=PANEL_GAP):
+    """``blocks`` side by side, their tops aligned."""
+    parts, x = [], 0
+    for b in blocks:
+        parts.append((b, x, 0))
+        x += b.image.width + gap
+    return _place(parts)
+
+
+def _font(points, bold=False):
+    """DejaVu Sans at ``points``. A new object each time (0.1 ms): a FreeType face is not shared between the
+    threads that may save pictures at once."""
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
+    return ImageFont.truetype(str(FONTS / name), round(points * DPI / 72))
+
+
+def _wrap(text, points, width):
+    """``text`` with its spaces turned into line breaks where a line would be wider than ``width`` pixels."""
+    font, lines = _font(points), []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return "\n".join(lines)
+
+
+def _text(text, points, colour="black", bold=False, align="center"):
+    """A :class:`Block` of ``text``'s lines, centred or left-aligned. Names come from files: drawn as they are
+    (:func:`minivgg.text.printable` has made them printable)."""
+    font = _font(points, bold)
+    lines = text.split("\n")
+    ascent, descent = font.getmetrics()
+    height = ascent + descent
+    width = max(1, math.ceil(max(font.getlength(line) for line in lines)))
+    image = Image.new("RGB", (width, height * len(lines)), "white")
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        x = (width - font.getlength(line)) / 2 if align == "center" else 0
+        draw.text((x, i * height), line, font=font, fill=colour)
+    return Block(image, texts=[text])
+
+
+def _map(rgb, side=MAP_SIDE):
+    """A :class:`Block` of an RGB picture (H, W, 3) in [0, 1], scaled so that its longer side is ``side`` pixels:
+    enlarged pixel by pixel (a map's regions keep sharp edges), reduced with a Lanczos filter."""
+    image = Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8))
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    resample = Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.LANCZOS
+    return Block(image.resize(size, resample), maps=[(0, 0, *size)])
+
+
+def _ticks(lo, hi, most=7):
+    """The colour bar's ticks in [lo, hi], ``(value, label)``: the multiples of the smallest step of 1, 2, 2.5 or 5
+    x 10^k that gives at most ``most`` of them, labelled with as many decimals as the step needs.
+
+    >>> [label for _, label in _ticks(-0.13, 0.13)]
+    ['\u22120.10', '\u22120.05', '0.00', '0.05', '0.10']
     """
-    from matplotlib.transforms import offset_copy
+    span, power = hi - lo, math.floor(math.log10((hi - lo) / most))
+    mantissa, power = next((m, k) for k in range(power, power + 3) for m in (1, 2, 2.5, 5)
+                           if span / (m * 10.0 ** k) <= most - 1)
+    step, decimals = mantissa * 10.0 ** power, max(0, -power + (mantissa == 2.5))
+    values = [i * step for i in range(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1)]
+    if power >= -3:
+        shown = [f"{v:.{decimals}f}" for v in values]
+    else:               # steps below 0.001 in scientific notation ("5e-05"), where fixed decimals would run long
+        digits = max(0, math.floor(math.log10(max(abs(lo), abs(hi)))) - power + (mantissa == 2.5))
+        shown = [f"{v:.{digits}e}" if v else "0" for v in values]
+    return [(v, text.replace("-", "\u2212")) for v, text in zip(values, shown)]
+
+
+def _colour_bar(colours, lo, hi, label, height=MAP_SIDE):
+    """A :class:`Block`: a vertical bar of ``colours(t)`` for values from ``lo`` (bottom, t = 0) to ``hi`` (top,
+    t = 1), its ticks and their values to its right and ``label`` along them, read upwards."""
+    t = np.repeat(np.linspace(1, 0, height)[:, None], BAR_WIDTH, axis=1)
+    bar = Image.fromarray(np.round(colours(t) * 255).astype(np.uint8))
+    ImageDraw.Draw(bar).rectangle((0, 0, BAR_WIDTH - 1, height - 1), outline="black")
+    parts, widest = [(Block(bar), 0, 0)], 0
+    for value, text in _ticks(lo, hi):
+        y = (hi - value) / (hi - lo) * (height - 1)
+        mark = Block(Image.new("RGB", (TICK, 1), "black"))
+        number = _text(text, LABEL_PT)
+        parts += [(mark, BAR_WIDTH, y), (number, BAR_WIDTH + TICK + 3, y - number.image.height / 2)]
+        widest = max(widest, number.image.width)
+    turned = _text(_wrap(label, LABEL_PT, height), LABEL_PT)
+    turned = Block(turned.image.rotate(90, expand=True), texts=[label])
+    parts.append((turned, BAR_WIDTH + TICK + 3 + widest + 6, (height - turned.image.height) / 2))
+    return _place(parts)
+
+
+def _panel(title, picture, bar=None, caption=None):
+    """One map with its title centred above it, its colour bar beside it (the bar's top level with the map's) and
+    its caption centred below it."""
+    width, height = picture.image.size
+    return _place([(title, (width - title.image.width) / 2, -GAP - title.image.height), (picture, 0, 0),
+                   (bar, width + BAR_GAP - bar.origin[0], -bar.origin[1]) if bar else (None, 0, 0),
+                   (caption, (width - caption.image.width) / 2 if caption else 0, height + GAP)])
+
+
+def _with_note(picture, text):
+    """``picture`` with ``text`` in the middle of its map, on a white, slightly transparent box."""
+    image = picture.image.copy()
+    draw = ImageDraw.Draw(image, "RGBA")
+    font = _font(NOTE_PT)
+    x0, y0, x1, y1 = picture.maps[0]
+    middle = ((x0 + x1) / 2, (y0 + y1) / 2)
+    left, top, right, bottom = draw.textbbox(middle, text, font=font, anchor="mm")
+    draw.rectangle((left - 4, top - 4, right + 4, bottom + 4), fill=(255, 255, 255, 204))
+    draw.text(middle, text, font=font, fill="black", anchor="mm")
+    return Block(image, picture.maps, picture.texts + [text])
+
+
+def _dashed_box(picture, box, colour=(0, 255, 0), dash=6, gap=4, width=2):
+    """``picture`` with the rectangle ``box`` (left, top, right, bottom, in its map's pixels) drawn dashed."""
+    image = picture.image.copy()
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = box
+    for (xa, ya), (xb, yb) in (((left, top), (right, top)), ((right, top), (right, bottom)),
+                               ((right, bottom), (left, bottom)), ((left, bottom), (left, top))):
+        length = math.hypot(xb - xa, yb - ya)
+        for s in np.arange(0, length, dash + gap):
+            e = min(s + dash, length)
+            draw.line((xa + (xb - xa) * s / length, ya + (yb - ya) * s / length,
+                       xa + (xb - xa) * e / length, ya + (yb - ya) * e / length), fill=colour, width=width)
+    return Block(image, picture.maps, picture.texts)
+
+
+# Pictures -------------------------------------------------------------------------------------------------------
+
+def _stamp(stamp):
+    """The stamp's fields as small lines, the out-of-distribution verdict first, in red when the image is unlike
+    the training images."""
     fields = {key: value for key, value in stamp.items() if value and key != "Software"}
     verdict = fields.pop("In distribution", None)
     lines = ([f"in distribution: {verdict}"] if verdict else []) + [f"{k.lower()}: {v}" for k, v in fields.items()]
     flagged = bool(verdict) and verdict.startswith("NO")
-    for i, line in enumerate(lines):
-        red = flagged and i == 0
-        where = offset_copy(fig.transFigure, fig=fig, x=4, y=-2 - 10 * i, units="points")
-        fig.text(0, 0, line, transform=where, ha="left", va="top", fontsize=7, parse_math=False,
-                 color="red" if red else "0.25", fontweight="bold" if red else "normal")
+    return _column([_text(line, SMALL_PT, FLAG_RED if flagged and i == 0 else STAMP_GREY, flagged and i == 0,
+                          align="left") for i, line in enumerate(lines)], gap=0, align="left")
 
 
-def _colour_bar_axes(ax):
-    """A slot for a colour bar beside ``ax``, the same for every panel so that panels keep one size."""
-    from mpl_toolkits.axes_grid1 import make_axes_locatable
-    return make_axes_locatable(ax).append_axes("right", size="5%", pad=0.08)
+def _save(picture, path, stamp=None):
+    """Write the :class:`Block` ``picture`` as a PNG, atomically, with a margin; ``stamp`` ({field: text}) is drawn
+    under it and stored as the PNG's text fields."""
+    if stamp:
+        picture = _column([picture, _stamp(stamp)], gap=3 * GAP, align="left")
+    framed = Image.new("RGB", (picture.image.width + 2 * MARGIN, picture.image.height + 2 * MARGIN), "white")
+    framed.paste(picture.image, (MARGIN, MARGIN))
+    info = PngInfo()
+    for key, value in (stamp or {}).items():
+        info.add_text(key, value)
+    with atomic_write(path) as f:
+        framed.save(f, format="png", pnginfo=info, dpi=(DPI, DPI), compress_level=PNG_COMPRESSION)
 
 
-def _draw_radiograph(ax, gray):
-    ax.imshow(gray, cmap="gray", vmin=0, vmax=1)
-    _title(ax, f"model input ({gray.shape[1]}x{gray.shape[0]} crop)")
-    ax.axis("off")
-    _colour_bar_axes(ax).axis("off")                  # an empty slot: same width as the others
+def radiograph_panel(gray):
+    """The model's input as a panel: the gray crop (S, S), titled with its size."""
+    return _panel(_text(f"model input ({gray.shape[1]}x{gray.shape[0]} crop)", TITLE_PT),
+                  _map(np.repeat(gray[..., None], 3, axis=2)))
 
 
-def _draw_gradcam(ax, gray, cam, name="Grad-CAM"):
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-    ax.imshow(gradcam_overlay(gray, cam))
-    _title(ax, name)
-    ax.axis("off")
+def cam_panel(gray, cam, name="Grad-CAM", title=None):
+    """A class-activation map over ``gray`` as a panel, with its colour bar (0 to 1, or -1 to 1 for a signed map)."""
     if is_signed(cam):
-        bar = ax.figure.colorbar(ScalarMappable(Normalize(-1, 1), colormaps["RdBu_r"]), cax=_colour_bar_axes(ax))
-        bar.set_label(f"{name}: against (blue) / for (red), scaled to its largest |value|")
+        bar = _colour_bar(diverging_colours, -1, 1,
+                          f"{name}: against (blue) / for (red), scaled to its largest |value|")
     else:
-        bar = ax.figure.colorbar(ScalarMappable(Normalize(0, 1), _cam_colormap()), cax=_colour_bar_axes(ax))
-        bar.set_label(f"{name}, scaled to its maximum")
+        bar = _colour_bar(_cam_colours, 0, 1, f"{name}, scaled to its maximum")
+    return _panel(_text(title or name, TITLE_PT), _map(gradcam_overlay(gray, cam)), bar)
 
 
-def _draw_shap(ax, gray, result, class_name):
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-    ax.imshow(shap_overlay(gray, result))
-    _title(ax, f"SHAP (red: towards {class_name})")
-    ax.axis("off")
-    cax = _colour_bar_axes(ax)
+def shap_panel(gray, result, title):
+    """A :class:`~.kernelshap.SHAPResult` over ``gray`` as a panel: its colour bar, symmetric around 0, and the
+    caption of :func:`shap_caption`; "no measurable effect" across the map when no value is measurable."""
+    picture = _map(shap_overlay(gray, result))
     scale = "probability" if result.output == "probability" else "log-odds"
     if result.measurable:
-        bar = ax.figure.colorbar(ScalarMappable(Normalize(*shap_limits(result.values)), colormaps["RdBu_r"]),
-                                 cax=cax)
-        bar.set_label(f"contribution to {scale}")
+        lo, hi = shap_limits(result.values)
+        bar = _colour_bar(diverging_colours, lo, hi, f"contribution to {scale}")
     else:
-        cax.axis("off")
-        ax.text(0.5, 0.5, "no measurable effect", transform=ax.transAxes, ha="center", va="center",
-                fontsize=11, bbox=dict(facecolor="white", alpha=0.8, edgecolor="none"))
-    ax.text(0.5, -0.03, shap_caption(result), transform=ax.transAxes, ha="center", va="top", fontsize=7)
-
-
-def save_panel(path, draw, title, stamp=None, height=4.0):
-    """One map as a picture of its own: ``draw(ax)`` draws it, ``title`` goes above it (as plain text)."""
-    fig = _figure(4.6, height)
-    ax = fig.subplots()
-    draw(ax)
-    _title(ax, title)
-    _save(fig, path, stamp)
+        picture, bar = _with_note(picture, "no measurable effect"), None
+    return _panel(_text(title, TITLE_PT), picture, bar, _text(shap_caption(result), SMALL_PT))
 
 
 def combined_figure(gray, cam=None, shap=None, class_name="", probability=None, title="", cam_name="Grad-CAM"):
-    """Figure 6 as a matplotlib figure: image | Grad-CAM | SHAP (either map may be None: left out);
-    ``cam_name`` names the class-activation map ("HiResCAM")."""
-    panels = 1 + (cam is not None) + (shap is not None)
-    fig = _figure(4.6 * panels, 4.4)
-    axes = fig.subplots(1, panels, squeeze=False)
-    axes = list(axes[0])
-    _draw_radiograph(axes[0], gray)
+    """Figure 6 as a :class:`Block`: image | Grad-CAM | SHAP (either map may be None: left out), the maps of one
+    size, under one heading with the predicted class and its probability; ``cam_name`` names the
+    class-activation map ("HiResCAM")."""
+    panels = [radiograph_panel(gray)]
     if cam is not None:
-        _draw_gradcam(axes[1], gray, cam, cam_name)
+        panels.append(cam_panel(gray, cam, cam_name))
     if shap is not None:
-        _draw_shap(axes[-1], gray, shap, class_name)
+        panels.append(shap_panel(gray, shap, f"SHAP (red: towards {class_name})"))
     head = f"predicted: {class_name}" + (f" (p = {format_probability(probability)})" if probability is not None else "")
-    fig.suptitle(f"{title}  {head}".strip(), parse_math=False)
-    return fig
+    return _column([_text(f"{title}  {head}".strip(), TITLE_PT), _row(panels)], gap=4 * GAP)
 
 
 def save_explanation(out, stem, gray, class_name, probability=None, cam=None, shap=None, combined=True,
@@ -267,16 +427,14 @@ def save_explanation(out, stem, gray, class_name, probability=None, cam=None, sh
     out = Path(out)
     written = []
     if cam is not None:
-        save_panel(out / f"{stem}_gradcam.png", lambda ax: _draw_gradcam(ax, gray, cam, cam_name),
-                   f"{cam_name} for {class_name}", stamp)
+        _save(cam_panel(gray, cam, cam_name, f"{cam_name} for {class_name}"), out / f"{stem}_gradcam.png", stamp)
         written.append(out / f"{stem}_gradcam.png")
     if shap is not None:
-        save_panel(out / f"{stem}_shap.png", lambda ax: _draw_shap(ax, gray, shap, class_name),
-                   f"SHAP for {class_name}", stamp, height=4.2)
+        _save(shap_panel(gray, shap, f"SHAP for {class_name}"), out / f"{stem}_shap.png", stamp)
         written.append(out / f"{stem}_shap.png")
     if combined:
-        fig = combined_figure(gray, cam, shap, class_name, probability, title=title, cam_name=cam_name)
-        _save(fig, out / f"{stem}_explain.png", stamp)
+        _save(combined_figure(gray, cam, shap, class_name, probability, title=title, cam_name=cam_name),
+              out / f"{stem}_explain.png", stamp)
         written.append(out / f"{stem}_explain.png")
     if raw:
         maps = [("gradcam", cam)] + ([("shap", shap.pixel_map()), ("shap_stderr", shap.stderr_map())] if shap else [])
@@ -299,8 +457,6 @@ def save_on_original(out, stem, image, settings, cam=None, shap=None, cam_name="
     The model saw a resized, centre-cropped copy; these say where on the file's own pixels
     each value belongs (:func:`minivgg.imaging.preprocess.to_original`).
     """
-    from matplotlib.patches import Rectangle
-
     from minivgg.imaging.preprocess import crop_box, to_original
     out, written = Path(out), []
     maps = [(kind, m) for kind, m in (("gradcam", cam), ("shap", None if shap is None else shap.pixel_map()))
@@ -309,26 +465,23 @@ def save_on_original(out, stem, image, settings, cam=None, shap=None, cam_name="
         with atomic_write(out / f"{stem}_{kind}_original.npy") as f:
             np.save(f, to_original(m, image.shape, settings))
         written.append(out / f"{stem}_{kind}_original.npy")
-    fig = _figure(4.6 * len(maps), 4.4)
-    axes = fig.subplots(1, len(maps), squeeze=False)
     top, left, bottom, right = crop_box(image.shape, settings)
-    for ax, (kind, m) in zip(axes[0], maps):
+    panels = []
+    for kind, m in maps:
         heat = np.nan_to_num(to_original(m, image.shape, settings))
-        overlay = gradcam_overlay(image, heat) if kind == "gradcam" else _diverging_overlay(image, heat)
-        ax.imshow(overlay)
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left, bottom - top, fill=False, color="lime",
-                               linewidth=1.2, linestyle="--"))
-        _title(ax, f"{cam_name if kind == 'gradcam' else 'SHAP'} on the original ({image.shape[1]}x"
-                   f"{image.shape[0]})\ndashed: the model's crop", fontsize=9)
-        ax.axis("off")
-    _save(fig, out / f"{stem}_original.png", stamp)
+        picture = _map(gradcam_overlay(image, heat) if kind == "gradcam" else _diverging_overlay(image, heat))
+        scale = picture.image.width / image.shape[1]
+        picture = _dashed_box(picture, (left * scale, top * scale, right * scale - 1, bottom * scale - 1))
+        title = (f"{cam_name if kind == 'gradcam' else 'SHAP'} on the original ({image.shape[1]}x{image.shape[0]})\n"
+                 "dashed: the model's crop")
+        panels.append(_panel(_text(title, LABEL_PT - 1), picture))
+    _save(_row(panels), out / f"{stem}_original.png", stamp)
     return written + [out / f"{stem}_original.png"]
 
 
 def _diverging_overlay(gray, values):
     """RdBu_r over ``gray`` scaled to the largest |value| (a SHAP map on the original's pixels)."""
-    from matplotlib import colormaps
     lo, hi = shap_limits(values)
-    colour = colormaps["RdBu_r"]((values - lo) / (hi - lo))[..., :3]
+    colour = diverging_colours((values - lo) / (hi - lo))
     weight = np.where(values != 0, SHAP_WEIGHT, 0)[..., None]
     return (1 - weight) * np.repeat(gray[..., None], 3, axis=2) + weight * colour

@@ -577,7 +577,7 @@ def test_gradcam_overlay_keeps_the_radiograph_and_shows_weak_evidence():
 
 
 def test_shap_picture_fades_what_is_within_noise_and_says_when_nothing_is_measurable():
-    from minivgg.explain.render import shap_caption, shap_overlay
+    from minivgg.explain.render import shap_caption, shap_overlay, shap_panel
     gray = np.full((32, 32), 0.5)
     result = make_result([0.1, -0.1, 0.01, 0.0], [0.01] * 4)
     assert result.significant.tolist() == [True, True, False, False]
@@ -590,19 +590,75 @@ def test_shap_picture_fades_what_is_within_noise_and_says_when_nothing_is_measur
     flat = make_result([3e-7, -2e-7, 1e-7, 0.0], [0.0] * 4)        # below 1e-6 of the probability's range
     assert not flat.measurable and "no measurable effect" in flat.warnings[-1]
     np.testing.assert_array_equal(shap_overlay(gray, flat), np.repeat(gray[..., None], 3, 2))
+    assert "no measurable effect" in shap_panel(gray, flat, "SHAP").texts
+    assert "contribution to probability" not in shap_panel(gray, flat, "SHAP").texts     # no scale for noise
 
 
-def test_combined_figure_has_three_panels_of_one_size():
-    from minivgg.explain.render import combined_figure
+def test_combined_figure_has_three_maps_of_one_size_drawn_pixel_for_pixel():
+    from PIL import Image
+
+    from minivgg.explain.render import combined_figure, gradcam_overlay, shap_overlay
     gray = np.random.default_rng(0).random((32, 32))
-    fig = combined_figure(gray, cam=gray, shap=make_result([0.1, -0.1, 0.01, 0.0], [0.01] * 4), class_name="RA")
-    fig.canvas.draw()
-    boxes = [ax.get_window_extent() for ax in fig.axes if ax.images]
-    assert len(boxes) == 3
-    for box in boxes[1:]:
-        assert box.width == pytest.approx(boxes[0].width, abs=1) and box.height == pytest.approx(boxes[0].height, abs=1)
-    labels = [ax.get_ylabel() for ax in fig.axes]
-    assert "Grad-CAM, scaled to its maximum" in labels and "contribution to probability" in labels
+    shap = make_result([0.1, -0.1, 0.01, 0.0], [0.01] * 4)
+    picture = combined_figure(gray, cam=gray, shap=shap, class_name="RA", probability=0.9, title="hand.png")
+    assert len(picture.maps) == 3
+    sizes = {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in picture.maps}
+    assert len(sizes) == 1 and sizes.pop()[0] >= 300
+    # Each map shows its overlay, each of the 32 x 32 pixels enlarged to a square of equal pixels.
+    for box, rgb in zip(picture.maps, (np.repeat(gray[..., None], 3, 2), gradcam_overlay(gray, gray),
+                                       shap_overlay(gray, shap))):
+        side = box[2] - box[0]
+        expected = Image.fromarray(np.round(rgb * 255).astype(np.uint8)).resize((side, side), Image.Resampling.NEAREST)
+        np.testing.assert_array_equal(np.asarray(picture.image.crop(box)), np.asarray(expected))
+    assert "Grad-CAM, scaled to its maximum" in picture.texts and "contribution to probability" in picture.texts
+    assert "hand.png  predicted: RA (p = 0.900)" in picture.texts
+
+
+def test_colour_bar_is_level_with_its_map_and_its_ticks_are_round_values():
+    import doctest
+
+    from minivgg.explain import render
+    gray = np.random.default_rng(0).random((32, 32))
+    for panel in (render.cam_panel(gray, gray), render.cam_panel(gray, gray - 0.5, "HiResCAM"),
+                  render.shap_panel(gray, make_result([0.1, -0.1, 0.01, 0.0], [0.01] * 4), "SHAP")):
+        x0, y0, x1, y1 = panel.maps[0]
+        edge = np.asarray(panel.image)[y0 - 20:y1 + 3, x1 + render.BAR_GAP].sum(axis=1) == 0   # the bar's black left
+        assert (np.flatnonzero(edge) + y0 - 20).tolist() == list(range(y0, y1))                # side, by the map
+    rng = np.random.default_rng(1)
+    spans = [tuple(sorted(rng.normal(0, 10.0 ** rng.integers(-6, 4), 2))) for _ in range(200)]
+    for lo, hi in [(-0.13, 0.13), (0, 1), (-1e-12, 1e-12)] + spans:
+        ticks = render._ticks(lo, hi)
+        values, labels = [v for v, _ in ticks], [label for _, label in ticks]
+        assert 2 <= len(ticks) <= 7 and lo - 1e-9 * (hi - lo) <= min(values) and max(values) <= hi + 1e-9 * (hi - lo)
+        assert len(set(labels)) == len(labels), labels                             # enough decimals to tell apart
+        step = np.diff(values)
+        np.testing.assert_allclose(step, step[0])
+    assert [label for _, label in render._ticks(0, 1)] == ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+    assert doctest.testmod(render).failed == 0
+
+
+def test_diverging_colours_are_matplotlibs_rdbu_r():
+    from matplotlib import colormaps
+
+    from minivgg.explain.render import diverging_colours
+    t = np.concatenate([np.linspace(-0.5, 1.5, 4001), [0, 0.5, 1, 255 / 256, 1 / 256]])
+    np.testing.assert_allclose(diverging_colours(t), colormaps["RdBu_r"](t)[:, :3], atol=1e-12)
+
+
+def test_pictures_saved_from_several_threads_at_once_are_the_same(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from minivgg.explain.render import save_explanation
+    gray = np.random.default_rng(0).random((32, 32))
+    shap = make_result([0.1, -0.1, 0.01, 0.0], [0.01] * 4)
+
+    def save(i):
+        return save_explanation(tmp_path / str(i), "img", gray, "RA", 0.9, cam=gray, shap=shap, stamp={"Model": "m"})
+
+    serial = [p.read_bytes() for p in save("serial")]
+    with ThreadPoolExecutor(4) as pool:
+        for written in pool.map(save, range(8)):
+            assert [p.read_bytes() for p in written] == serial
 
 
 def test_raw_files_carry_the_standard_errors(tmp_path):

@@ -30,7 +30,7 @@ saved here is the one the command line writes, with the same stamp, and the stat
 which map state it saved (:meth:`~minivgg.tui.state.Opened.map_words`).
 
 Prediction, the maps and saving run in background threads, so the interface never
-freezes (matplotlib takes about a second per save); SHAP redraws after each round of
+freezes (a SHAP map takes seconds); SHAP redraws after each round of
 model calls, reports progress and can be stopped, keeping its latest map. Widgets are
 only touched from the interface thread (``call_from_thread``), and each result is handed
 back with the :class:`~minivgg.tui.state.Opened` record it was computed for.
