@@ -20,6 +20,7 @@ import warnings
 from minivgg.cli.parser import build_parser
 from minivgg.deploy.bundled import BUNDLED_MODEL, BUNDLED_SAMPLES
 from minivgg.errors import IOFailure, MinivggError, Note, describe
+from minivgg.nn.allocator import keep_freed_memory
 from minivgg.nn.compiled import announce_if_cold
 from minivgg.nn.threads import set_threads
 from minivgg.text import printable
@@ -40,7 +41,12 @@ def command():
     they hold) by :func:`minivgg.cli.common.report_records`, and exit handlers still run; only
     clean-up left to the collector, in objects caught in reference cycles, would not run. (Not
     in :func:`main`: a program that calls it goes on, and would keep its garbage frozen.)
+
+    It also asks malloc to keep the memory that the network's calls free for the next calls
+    (:func:`minivgg.nn.allocator.keep_freed_memory`: Kernel-SHAP 15-20% faster), a choice for
+    a process that ends with the command.
     """
+    keep_freed_memory()
     gc.freeze()
     code = main()
     gc.freeze()

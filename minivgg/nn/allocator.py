@@ -1,0 +1,45 @@
+"""Keep freed memory for the next call: glibc's malloc told not to hand it back to the system.
+
+Every convolution allocates its scratch arrays (the Winograd planes, a few MB each) and
+frees them when it returns. By default glibc's malloc gives a freed block of more than
+128 kB, or whatever it has come to think large, back to the operating system (``munmap``,
+or a trim of the heap's top), and the next call's ``np.empty`` gets fresh pages, each of which
+the kernel must fault in and zero on first touch. Kernel-SHAP on the bundled model calls the
+network 60 times an image: 140,000 page faults and 0.4 s of system time in a run of 2 s.
+
+Two of malloc's settings (``mallopt``) stop it, for blocks up to :data:`MMAP_THRESHOLD`:
+
+* ``M_MMAP_THRESHOLD``: blocks below it come from the heap, not from a mapping of their own;
+* ``M_TRIM_THRESHOLD``: free memory at the heap's top is kept up to this much.
+
+Either one alone is worse than neither: setting one turns off the rule by which malloc
+raises the mmap threshold as it goes (measured: 1.1-1.4 million faults, twice the time).
+With both, a second image's run makes no page faults and is 15-20% faster. Freed memory then
+stays with the process until it ends, which is why only the ``minivgg`` command asks for
+it (:func:`minivgg.cli.command`), not ``import minivgg``: a program that uses minivgg as a
+library chooses for itself (glibc reads the same settings from the environment variables
+``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``).
+
+Elsewhere (macOS, musl) there is no ``mallopt``, and this module does nothing.
+"""
+
+import ctypes
+import ctypes.util
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3          # mallopt's parameter numbers (malloc.h)
+MMAP_THRESHOLD = 32 << 20      # the largest glibc accepts on 64-bit systems (half its heap size)
+TRIM_THRESHOLD = 1 << 30
+
+
+def keep_freed_memory():
+    """Tell glibc's malloc to keep freed blocks of up to 32 MB for reuse; True when it agreed.
+
+    The mmap threshold goes first, as the one setting glibc may refuse (a value above half its
+    heap size); refused, it leaves malloc as it was, and the trim threshold is not set alone.
+    """
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
