@@ -391,6 +391,27 @@ def test_regions():
     assert len(mixed) <= 2
 
 
+def test_region_image_operations_equal_scipys():
+    from scipy import ndimage
+
+    from minivgg.explain.regions import connected_pieces, gaussian_blur, smooth_along_axes
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        h, w = rng.integers(1, 50, 2)                        # down to single rows, columns and pixels
+        mask = rng.random((h, w)) < rng.random()
+        pieces, count = connected_pieces(mask)
+        expected, expected_count = ndimage.label(mask)
+        assert count == expected_count and np.array_equal(pieces, expected)     # the same numbers, in scan order
+        image = rng.random((h, w))
+        np.testing.assert_allclose(gaussian_blur(image, 1.0), ndimage.gaussian_filter(image, 1.0), atol=1e-12)
+        np.testing.assert_allclose(gaussian_blur(image, 2.5), ndimage.gaussian_filter(image, 2.5), atol=1e-12)
+        np.testing.assert_allclose(smooth_along_axes(image, np.full(5, 1 / 5)), ndimage.uniform_filter(image, 5),
+                                   atol=1e-12)
+    spiral = np.zeros((9, 9), bool)                          # one piece whose runs meet late: a U and a spiral
+    spiral[0, :] = spiral[:, 8] = spiral[8, :] = spiral[2:, 0] = spiral[2, :7] = spiral[2:7, 6] = True
+    assert np.array_equal(connected_pieces(spiral)[0], ndimage.label(spiral)[0])
+
+
 def sample_images():
     """Preprocessed gray images in [0, 1]: two bundled phantoms and, when present, two real radiographs."""
     from minivgg.cli import BUNDLED_SAMPLES

@@ -132,3 +132,15 @@ def test_the_linter_is_clean_at_120_columns():
                            "tui", "tests", "benchmarks", "scripts", "train.py"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_shap_map_is_made_without_the_heavy_imports_it_does_not_need(tmp_path):
+    """``minivgg explain --method shap`` imports neither matplotlib (pictures are drawn with Pillow) nor SciPy's
+    image and statistics modules (its regions are computed in NumPy): 0.6 s of a command's 2.5 s."""
+    sample = sorted((ROOT / "minivgg" / "data" / "samples" / "RA").glob("*.png"))[0]
+    code = ("import sys, minivgg.cli as cli; "
+            f"code = cli.main(['explain', {str(sample)!r}, '--method', 'shap', '--budget', '20', '--out', "
+            f"{str(tmp_path)!r}]); "
+            "print(code, [m for m in ('matplotlib', 'scipy.ndimage', 'scipy.stats') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
