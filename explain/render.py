@@ -15,7 +15,7 @@
   of them at once) are drawn faded (their sign is not established); when every value is below
   numerical noise nothing is coloured and the panel says "no measurable effect". The
   panel states the model calls made and the largest standard error.
-* Combined: image | Grad-CAM | SHAP, three panels of one size, with the predicted class
+* Combined: image | Grad-CAM | SHAP, three maps of one size, with the predicted class
   and its probability in the title, like the paper's Figure 6.
 * Every picture carries a stamp (drawn under it and in its PNG text fields): the model,
   the class and its probability, the out-of-distribution verdict (in red when the image is
@@ -82,7 +82,7 @@ def diverging_colours(t):
     """RGB (..., 3) in [0, 1] of RdBu_r at ``t`` (...) in [0, 1]: 0 dark blue, 0.5 white, 1 dark red.
 
     The colour of level ``floor(256 t)`` of 256, the ends for values beyond them: matplotlib's
-    ``colormaps["RdBu_r"](t)`` without its 0.15 s import (the tests compare the two).
+    ``colormaps["RdBu_r"](t)`` without its import (0.1-0.2 s; the tests compare the two).
     """
     return _DIVERGING[np.clip((np.asarray(t, dtype=float) * len(_DIVERGING)).astype(int), 0, len(_DIVERGING) - 1)]
 
@@ -241,12 +241,17 @@ def _text(text, points, colour="black", bold=False, align="center"):
 
 
 def _map(rgb, side=MAP_SIDE):
-    """A :class:`Block` of an RGB picture (H, W, 3) in [0, 1], scaled so that its longer side is ``side`` pixels:
-    enlarged pixel by pixel (a map's regions keep sharp edges), reduced with a Lanczos filter."""
+    """A :class:`Block` of an RGB picture (H, W, 3) in [0, 1], scaled so that its longer side is ``side`` pixels.
+
+    As matplotlib shows an image: enlarged 3 times or more, pixel by pixel (each pixel a
+    square of 3 or more of equal size, give or take one: a map's regions keep sharp edges);
+    less than that, or reduced, through a Lanczos filter (pixel by pixel, 2.6 times would
+    draw pixels 2 and 3 wide by turns).
+    """
     image = Image.fromarray(np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8))
     scale = side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    resample = Image.Resampling.NEAREST if scale >= 1 else Image.Resampling.LANCZOS
+    resample = Image.Resampling.NEAREST if scale >= 3 else Image.Resampling.LANCZOS
     return Block(image.resize(size, resample), maps=[(0, 0, *size)])
 
 
@@ -330,11 +335,13 @@ def _dashed_box(picture, box, colour=(0, 255, 0), dash=6, gap=4, width=2):
 
 def _stamp(stamp):
     """The stamp's fields as small lines, the out-of-distribution verdict first, in red when the image is unlike
-    the training images."""
+    the training images; None when no field has a value to draw."""
     fields = {key: value for key, value in stamp.items() if value and key != "Software"}
     verdict = fields.pop("In distribution", None)
     lines = ([f"in distribution: {verdict}"] if verdict else []) + [f"{k.lower()}: {v}" for k, v in fields.items()]
     flagged = bool(verdict) and verdict.startswith("NO")
+    if not lines:
+        return None
     return _column([_text(line, SMALL_PT, FLAG_RED if flagged and i == 0 else STAMP_GREY, flagged and i == 0,
                           align="left") for i, line in enumerate(lines)], gap=0, align="left")
 
@@ -342,13 +349,14 @@ def _stamp(stamp):
 def _save(picture, path, stamp=None):
     """Write the :class:`Block` ``picture`` as a PNG, atomically, with a margin; ``stamp`` ({field: text}) is drawn
     under it and stored as the PNG's text fields."""
-    if stamp:
+    if stamp and _stamp(stamp):
         picture = _column([picture, _stamp(stamp)], gap=3 * GAP, align="left")
     framed = Image.new("RGB", (picture.image.width + 2 * MARGIN, picture.image.height + 2 * MARGIN), "white")
     framed.paste(picture.image, (MARGIN, MARGIN))
     info = PngInfo()
     for key, value in (stamp or {}).items():
-        info.add_text(key, value)
+        if value is not None:
+            info.add_text(key, str(value))
     with atomic_write(path) as f:
         framed.save(f, format="png", pnginfo=info, dpi=(DPI, DPI), compress_level=PNG_COMPRESSION)
 

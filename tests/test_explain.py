@@ -625,7 +625,7 @@ def test_combined_figure_has_three_maps_of_one_size_drawn_pixel_for_pixel():
     assert len(picture.maps) == 3
     sizes = {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in picture.maps}
     assert len(sizes) == 1 and sizes.pop()[0] >= 300
-    # Each map shows its overlay, each of the 32 x 32 pixels enlarged to a square of equal pixels.
+    # Each map shows its overlay, each of the 32 x 32 pixels enlarged to a square of 10 or 11 equal pixels.
     for box, rgb in zip(picture.maps, (np.repeat(gray[..., None], 3, 2), gradcam_overlay(gray, gray),
                                        shap_overlay(gray, shap))):
         side = box[2] - box[0]
@@ -664,6 +664,28 @@ def test_diverging_colours_are_matplotlibs_rdbu_r():
     from minivgg.explain.render import diverging_colours
     t = np.concatenate([np.linspace(-0.5, 1.5, 4001), [0, 0.5, 1, 255 / 256, 1 / 256]])
     np.testing.assert_allclose(diverging_colours(t), colormaps["RdBu_r"](t)[:, :3], atol=1e-12)
+
+
+def test_a_stamp_with_nothing_to_draw_or_a_field_without_value_still_saves(tmp_path):
+    from PIL import Image
+
+    from minivgg.explain.render import save_explanation
+    gray = np.random.default_rng(0).random((32, 32))
+    for i, stamp in enumerate(({"Software": "minivgg"}, {"Model": ""}, {"Model": "m", "Source": None}, {})):
+        written = save_explanation(tmp_path / str(i), "img", gray, "RA", 0.9, cam=gray, stamp=stamp)
+        text = Image.open(written[0]).text
+        assert {k: v for k, v in text.items() if k in stamp} == {k: v for k, v in stamp.items() if v is not None}
+
+
+def test_maps_enlarged_less_than_three_times_are_filtered_and_more_are_drawn_pixel_for_pixel():
+    from minivgg.explain.render import MAP_SIDE, _map
+    stripes = np.zeros((128, 128, 3))
+    stripes[:, ::2] = 1                                     # one-pixel stripes: pixel for pixel they stay 0 or 255
+    assert MAP_SIDE / 128 < 3
+    drawn = np.asarray(_map(stripes).image)
+    assert drawn.shape == (MAP_SIDE, MAP_SIDE, 3) and ((drawn > 5) & (drawn < 250)).mean() > 0.5   # filtered
+    small = np.asarray(_map(stripes[:32, :32]).image)                                             # 10.3 times
+    assert set(np.unique(small)) == {0, 255}
 
 
 def test_pictures_saved_from_several_threads_at_once_are_the_same(tmp_path):

@@ -44,7 +44,7 @@ def command():
 
     It also asks malloc to keep the memory that the network's calls free for the next calls
     (:func:`minivgg.nn.allocator.keep_freed_memory`: Kernel-SHAP 15-20% faster), a choice for
-    a process that ends with the command.
+    the command's own process, not for every program that imports minivgg.
     """
     keep_freed_memory()
     gc.freeze()

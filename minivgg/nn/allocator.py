@@ -14,17 +14,18 @@ Two of malloc's settings (``mallopt``) stop it, for blocks up to :data:`MMAP_THR
 
 Either one alone is worse than neither: setting one turns off the rule by which malloc
 raises the mmap threshold as it goes (measured: 1.1-1.4 million faults, twice the time).
-With both, a second image's run makes no page faults and is 15-20% faster. Freed memory then
-stays with the process until it ends, which is why only the ``minivgg`` command asks for
-it (:func:`minivgg.cli.command`), not ``import minivgg``: a program that uses minivgg as a
-library chooses for itself (glibc reads the same settings from the environment variables
-``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``).
+With both, a second image's run makes no page faults and is 15-20% faster. The price: memory
+once used stays with the process (up to 1 GB of it free at the heap's top) instead of going
+back to the system, so a process's resident size stays near its peak. The ``minivgg``
+command's process asks for it (:func:`minivgg.cli.command`: a prediction, an explanation, a
+training run, the terminal app), whose peak is the memory it needs anyway; ``import minivgg``
+does not: a program that uses minivgg as a library chooses for itself (glibc reads the same
+settings from the environment variables ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``).
 
 Elsewhere (macOS, musl) there is no ``mallopt``, and this module does nothing.
 """
 
 import ctypes
-import ctypes.util
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3          # mallopt's parameter numbers (malloc.h)
 MMAP_THRESHOLD = 32 << 20      # the largest glibc accepts on 64-bit systems (half its heap size)
@@ -38,8 +39,8 @@ def keep_freed_memory():
     heap size); refused, it leaves malloc as it was, and the trim threshold is not set alone.
     """
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):
+        mallopt = ctypes.CDLL(None).mallopt       # the C library the process runs on (not a new load of one)
+    except (OSError, AttributeError, TypeError):  # no mallopt (macOS, musl); no CDLL(None) (Windows)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
