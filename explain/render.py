@@ -349,8 +349,9 @@ def _stamp(stamp):
 def _save(picture, path, stamp=None):
     """Write the :class:`Block` ``picture`` as a PNG, atomically, with a margin; ``stamp`` ({field: text}) is drawn
     under it and stored as the PNG's text fields."""
-    if stamp and _stamp(stamp):
-        picture = _column([picture, _stamp(stamp)], gap=3 * GAP, align="left")
+    lines = _stamp(stamp) if stamp else None
+    if lines:
+        picture = _column([picture, lines], gap=3 * GAP, align="left")
     framed = Image.new("RGB", (picture.image.width + 2 * MARGIN, picture.image.height + 2 * MARGIN), "white")
     framed.paste(picture.image, (MARGIN, MARGIN))
     info = PngInfo()

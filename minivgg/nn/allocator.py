@@ -21,6 +21,9 @@ command's process asks for it (:func:`minivgg.cli.command`: a prediction, an exp
 training run, the terminal app), whose peak is the memory it needs anyway; ``import minivgg``
 does not: a program that uses minivgg as a library chooses for itself (glibc reads the same
 settings from the environment variables ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_``).
+Dask workers (``--dask``) are left as they are, on purpose: Dask's nanny sets
+``MALLOC_TRIM_THRESHOLD_`` low for them, because its memory limits pause and restart a worker
+by its resident size, which kept memory would inflate.
 
 Elsewhere (macOS, musl) there is no ``mallopt``, and this module does nothing.
 """
